@@ -1,0 +1,158 @@
+//! The pipe between the pool and one worker: a Unix socket pair carrying one JSON message a line.
+//!
+//! A forked worker inherits a copy of *every* descriptor of its parent, the other workers'
+//! sockets included. A worker holding a sibling's socket keeps that sibling from ever seeing
+//! end-of-file, so the pool could never shut it down. Every socket made here is therefore listed
+//! in [`OPEN_SOCKETS`], and a forked worker closes all of them but its own ([`ForkGuard`]).
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the pool asks of a worker.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Request {
+    /// Run the task (or initializer) of this name on this input.
+    Run { task: String, input: Value },
+}
+
+/// What a worker answers. A worker sends `Ready` once, then one reply per request.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Reply {
+    Ready,
+    Done {
+        output: Value,
+    },
+    /// The task panicked; the worker exits after sending this.
+    Panicked {
+        message: String,
+    },
+    /// The task could not be run: unknown name, or an input that does not decode.
+    Refused {
+        reason: String,
+    },
+}
+
+/// Descriptors of every pool socket this process holds.
+static OPEN_SOCKETS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+fn open_sockets() -> MutexGuard<'static, Vec<RawFd>> {
+    OPEN_SOCKETS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A pool socket, listed in [`OPEN_SOCKETS`] for as long as it is open.
+#[derive(Debug)]
+pub(crate) struct PoolSocket(UnixStream);
+
+impl PoolSocket {
+    fn new(stream: UnixStream) -> Self {
+        open_sockets().push(stream.as_raw_fd());
+        PoolSocket(stream)
+    }
+}
+
+impl AsFd for PoolSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl io::Read for PoolSocket {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buffer)
+    }
+}
+
+impl Drop for PoolSocket {
+    fn drop(&mut self) {
+        let fd = self.0.as_raw_fd();
+        open_sockets().retain(|&open| open != fd);
+    }
+}
+
+/// Makes a connected pair: the pool keeps the [`Channel`], the worker gets the other end.
+pub(crate) fn pair() -> io::Result<(Channel, PoolSocket)> {
+    let (pool_end, worker_end) = UnixStream::pair()?;
+    Ok((
+        Channel::new(PoolSocket::new(pool_end)),
+        PoolSocket::new(worker_end),
+    ))
+}
+
+/// Held across `fork()`: no other thread can open or close a pool socket meanwhile, and the
+/// child learns exactly which inherited descriptors belong to other channels.
+pub(crate) struct ForkGuard(MutexGuard<'static, Vec<RawFd>>);
+
+impl ForkGuard {
+    pub(crate) fn lock() -> Self {
+        ForkGuard(open_sockets())
+    }
+
+    /// In the forked child: closes every pool socket except `keep`, and forgets them all.
+    pub(crate) fn close_inherited_except(mut self, keep: &PoolSocket) {
+        let keep = keep.0.as_raw_fd();
+        for &fd in self.0.iter().filter(|&&fd| fd != keep) {
+            // SAFETY: the parent's objects that own these descriptors are never used or
+            // dropped in the child, which leaves through `_exit` without unwinding.
+            unsafe { nix::libc::close(fd) };
+        }
+        self.0.clear();
+        self.0.push(keep);
+    }
+}
+
+/// One end of a worker's socket, read a line at a time.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    socket: BufReader<PoolSocket>,
+}
+
+impl Channel {
+    fn new(socket: PoolSocket) -> Self {
+        Channel {
+            socket: BufReader::new(socket),
+        }
+    }
+
+    /// The worker's side: its end of the pair, received by fork or through standard input.
+    pub(crate) fn from_stream(stream: UnixStream) -> Self {
+        Channel::new(PoolSocket::new(stream))
+    }
+
+    pub(crate) fn from_socket(socket: PoolSocket) -> Self {
+        Channel::new(socket)
+    }
+
+    /// Sends one message as one line, in one write, so that it is never interleaved.
+    pub(crate) fn send<T: Serialize>(&mut self, message: &T) -> io::Result<()> {
+        let mut line = serde_json::to_vec(message)?;
+        line.push(b'\n');
+        (&self.socket.get_ref().0).write_all(&line)
+    }
+
+    /// Receives one message; `None` when the other end is closed.
+    pub(crate) fn receive<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
+        let mut line = String::new();
+        if self.socket.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::from_str(&line)?))
+    }
+
+    /// True when a message has already been read from the socket but not yet received, so
+    /// that `poll` would not report it.
+    pub(crate) fn has_buffered_input(&self) -> bool {
+        !self.socket.buffer().is_empty()
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.get_ref().as_fd()
+    }
+}

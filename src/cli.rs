@@ -1,0 +1,65 @@
+//! Command-line plumbing shared by the book's programs: one-line errors, never a backtrace.
+
+use std::fmt::Display;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+/// Parses the command line (without a spawned worker's flag and name). `--help` prints help and exits 0; a bad argument prints one line,
+/// `error: …`, and exits with code 2.
+pub fn parse_args<A: Parser>() -> A {
+    match A::try_parse_from(crate::bootstrap::program_args()) {
+        Ok(args) => args,
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            error.exit()
+        }
+        Err(error) => {
+            eprintln!("{}", one_line(&error.render().to_string()));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// Folds clap's several-line message into one: the error, its hints, and where to look.
+fn one_line(message: &str) -> String {
+    let parts: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("For more information"))
+        .filter(|line| !line.starts_with("Usage:"))
+        .collect();
+    format!("{} (see --help)", parts.join(" "))
+}
+
+/// Ends `main`: prints an error as one line on standard error and exits with code 1.
+pub fn exit_code(result: Result<(), impl Display>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn folds_clap_messages_into_one_line() {
+        let clap = "error: invalid value 'frok' for '<METHOD>'\n  [possible values: fork, spawn]\n\n  \
+                    tip: a similar value exists: 'fork'\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(clap),
+            "error: invalid value 'frok' for '<METHOD>' [possible values: fork, spawn] \
+             tip: a similar value exists: 'fork' (see --help)"
+        );
+    }
+}

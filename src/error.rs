@@ -1,0 +1,134 @@
+//! What can go wrong in a pool, each said in one line that names the worker and the cause.
+
+use std::fmt;
+use std::io;
+
+use nix::sys::signal::Signal;
+
+/// How a worker process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// It called `exit` (or returned from `main`) with this code.
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WorkerExit::Code(code) => write!(f, "exited with code {code}"),
+            WorkerExit::Signal(number) => match Signal::try_from(number) {
+                Ok(signal) => write!(f, "was killed by {signal}"),
+                Err(_) => write!(f, "was killed by signal {number}"),
+            },
+        }
+    }
+}
+
+/// What a worker was doing when it failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Between its start and its first message to the pool.
+    Starting,
+    /// Running the pool's initializer.
+    Initializer { name: &'static str },
+    /// Running a task on the input at this position (counted from 1) of `map`'s inputs.
+    Task { name: &'static str, input: usize },
+    /// Leaving, after the pool closed its channel.
+    ShuttingDown,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Starting => write!(f, "while starting"),
+            Stage::Initializer { name } => write!(f, "in the initializer {name}"),
+            Stage::Task { name, input } => write!(f, "while running {name} on input {input}"),
+            Stage::ShuttingDown => write!(f, "while shutting down"),
+        }
+    }
+}
+
+/// An error of a [`Pool`](crate::Pool). Its `Display` is one line, fit for `error: …`.
+#[derive(Debug)]
+pub enum PoolError {
+    /// A spawned worker reached `Pool::new` because `main` never called `forkspawn::init()`.
+    NotInitialized,
+    /// The worker could not be started.
+    Launch { worker: String, source: io::Error },
+    /// The worker ended without answering.
+    Died {
+        worker: String,
+        stage: Stage,
+        exit: WorkerExit,
+    },
+    /// The worker's task or initializer panicked.
+    Panicked {
+        worker: String,
+        stage: Stage,
+        message: String,
+    },
+    /// The worker's initializer returned an error.
+    InitializerFailed { worker: String, message: String },
+    /// The worker could not run the request (no such task here, or an input it cannot decode).
+    Refused {
+        worker: String,
+        stage: Stage,
+        reason: String,
+    },
+    /// Talking to the worker failed.
+    Channel {
+        worker: String,
+        stage: Stage,
+        source: io::Error,
+    },
+    /// An earlier failure broke the pool; it runs nothing more.
+    Broken,
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::NotInitialized => write!(
+                f,
+                "this process was started as a spawned worker, but main did not call \
+                 forkspawn::init() before starting a pool"
+            ),
+            PoolError::Launch { worker, source } => write!(f, "cannot start {worker}: {source}"),
+            PoolError::Died {
+                worker,
+                stage,
+                exit,
+            } => write!(f, "worker {worker} {exit} {stage}"),
+            PoolError::Panicked {
+                worker,
+                stage,
+                message,
+            } => write!(f, "worker {worker} panicked {stage}: {message}"),
+            PoolError::InitializerFailed { worker, message } => {
+                write!(f, "the initializer failed in worker {worker}: {message}")
+            }
+            PoolError::Refused {
+                worker,
+                stage,
+                reason,
+            } => write!(f, "worker {worker} refused a request {stage}: {reason}"),
+            PoolError::Channel {
+                worker,
+                stage,
+                source,
+            } => write!(f, "lost the channel to worker {worker} {stage}: {source}"),
+            PoolError::Broken => write!(f, "the pool is broken by an earlier failure"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PoolError::Launch { source, .. } | PoolError::Channel { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

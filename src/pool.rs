@@ -1,0 +1,445 @@
+//! A pool of worker processes in the spirit of Python's `ProcessPoolExecutor`.
+//!
+//! The pool talks to every worker through its own socket and waits on all of them at once with
+//! `poll(2)`, from the calling thread: it starts no thread of its own, so forking a worker never
+//! happens behind another thread's back.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::bootstrap;
+use crate::channel::{self, Channel, Reply, Request};
+use crate::error::{PoolError, Stage, WorkerExit};
+use crate::start_method::{self, Popen, StartMethod};
+use crate::task::{Initializer, Task};
+
+/// Numbers workers across all pools of this process, as Python's `_process_counter` does.
+static NEXT_WORKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
+
+/// A fixed set of worker processes that run tasks and send the results back.
+///
+/// All workers start in [`PoolBuilder::start`] and are reused for every task. Dropping the pool
+/// closes every worker's channel and waits for each worker to exit; [`Pool::shutdown`] does the
+/// same and also reports a worker that did not exit cleanly.
+pub struct Pool {
+    method: StartMethod,
+    workers: Vec<Worker>,
+    broken: bool,
+}
+
+/// The pool's side of one worker.
+struct Worker {
+    name: String,
+    process: Box<dyn Popen>,
+    /// `None` once the pool has closed it.
+    channel: Option<Channel>,
+    /// What the worker is doing while the pool waits for its reply; `None` when idle.
+    stage: Option<Stage>,
+    /// True once the worker has been waited for, so that it is never waited for twice.
+    reaped: bool,
+}
+
+/// Settings of a pool before its workers start. Made by [`Pool::builder`].
+#[must_use]
+pub struct PoolBuilder {
+    method: StartMethod,
+    workers: usize,
+    initializer: Option<Initializer>,
+}
+
+impl PoolBuilder {
+    /// How many workers to start (at least one; the default is one).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// A function every worker runs once, before its first task.
+    pub fn initializer(mut self, initializer: Initializer) -> Self {
+        self.initializer = Some(initializer);
+        self
+    }
+
+    /// Starts every worker, waits until each is ready and has run the initializer.
+    pub fn start(self) -> Result<Pool, PoolError> {
+        if bootstrap::is_uninitialized_spawned_worker() {
+            return Err(PoolError::NotInitialized);
+        }
+        let mut pool = Pool {
+            method: self.method,
+            workers: Vec::with_capacity(self.workers),
+            broken: false,
+        };
+        for _ in 0..self.workers {
+            if let Err(error) = pool.launch_worker() {
+                return Err(pool.break_down(error));
+            }
+        }
+        if let Err(error) = pool.wait_until_ready(self.initializer) {
+            return Err(pool.break_down(error));
+        }
+        Ok(pool)
+    }
+}
+
+impl Pool {
+    /// Starts a pool of `workers` workers with no initializer.
+    pub fn new(method: StartMethod, workers: usize) -> Result<Pool, PoolError> {
+        Pool::builder(method).workers(workers).start()
+    }
+
+    /// Settings for a pool whose workers start with `method`.
+    pub fn builder(method: StartMethod) -> PoolBuilder {
+        PoolBuilder {
+            method,
+            workers: 1,
+            initializer: None,
+        }
+    }
+
+    /// How this pool's workers were started.
+    pub fn method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// The process ids of the workers, in the order they were started.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.workers.iter().map(|w| w.process.pid()).collect()
+    }
+
+    // ANCHOR: map
+    /// Runs `task` on every input, spread over the workers, and returns the results in the
+    /// order of the inputs.
+    ///
+    /// A worker that dies, panics or cannot run the task makes `map` return an error naming
+    /// that worker and the cause; the pool then stops and reaps every worker and is broken.
+    pub fn map<I, O>(
+        &mut self,
+        task: Task<I, O>,
+        inputs: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<O>, PoolError>
+    where
+        I: Serialize,
+        O: DeserializeOwned,
+    {
+        if self.broken {
+            return Err(PoolError::Broken);
+        }
+        match self.run_all(task, inputs) {
+            Ok(results) => Ok(results),
+            Err(error) => Err(self.break_down(error)),
+        }
+    }
+    // ANCHOR_END: map
+
+    /// Closes every worker's channel, waits for each worker to exit, and reports the first
+    /// worker that did not exit with code 0.
+    pub fn shutdown(mut self) -> Result<(), PoolError> {
+        self.close_and_reap()
+    }
+
+    fn launch_worker(&mut self) -> Result<(), PoolError> {
+        let number = NEXT_WORKER_NUMBER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{}-{number}", self.method.process_kind());
+        let launch_error = |source: io::Error| PoolError::Launch {
+            worker: name.clone(),
+            source,
+        };
+        let (channel, worker_end) = channel::pair().map_err(launch_error)?;
+        // The worker's end is closed here once the worker holds it, so the pool sees
+        // end-of-file on `channel` as soon as the worker is gone.
+        let process = start_method::launch(self.method, &name, worker_end).map_err(launch_error)?;
+        self.workers.push(Worker {
+            name,
+            process,
+            channel: Some(channel),
+            stage: Some(Stage::Starting),
+            reaped: false,
+        });
+        Ok(())
+    }
+
+    /// Waits for each worker's `Ready`, in order, and has each run the initializer; then waits
+    /// for the initializers' results, in order. Workers start and initialise side by side; a
+    /// failure is reported for the first worker, by number, that failed.
+    fn wait_until_ready(&mut self, initializer: Option<Initializer>) -> Result<(), PoolError> {
+        for index in 0..self.workers.len() {
+            match self.receive_from(index)? {
+                (Stage::Starting, Reply::Ready) => {}
+                (stage, reply) => return Err(self.unexpected(index, stage, reply)),
+            }
+            if let Some(initializer) = initializer {
+                let stage = Stage::Initializer {
+                    name: initializer.name(),
+                };
+                self.send(index, initializer.name(), Value::Null, stage)?;
+            }
+        }
+        if initializer.is_none() {
+            return Ok(());
+        }
+        for index in 0..self.workers.len() {
+            match self.receive_from(index)? {
+                (stage @ Stage::Initializer { .. }, Reply::Done { output }) => {
+                    let outcome: Result<(), String> = self.decode(index, stage, output)?;
+                    if let Err(message) = outcome {
+                        let worker = self.workers[index].name.clone();
+                        return Err(PoolError::InitializerFailed { worker, message });
+                    }
+                }
+                (stage, reply) => return Err(self.unexpected(index, stage, reply)),
+            }
+        }
+        Ok(())
+    }
+
+    fn run_all<I, O>(
+        &mut self,
+        task: Task<I, O>,
+        inputs: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<O>, PoolError>
+    where
+        I: Serialize,
+        O: DeserializeOwned,
+    {
+        let mut pending = inputs.into_iter().enumerate().peekable();
+        let mut results: Vec<Option<O>> = Vec::new();
+        loop {
+            // Give an input to every idle worker.
+            for index in 0..self.workers.len() {
+                if self.workers[index].stage.is_some() {
+                    continue;
+                }
+                let Some((position, input)) = pending.next() else {
+                    break;
+                };
+                results.push(None);
+                let stage = Stage::Task {
+                    name: task.name(),
+                    input: position + 1,
+                };
+                let input = serde_json::to_value(input).map_err(|e| PoolError::Refused {
+                    worker: self.workers[index].name.clone(),
+                    stage: stage.clone(),
+                    reason: format!("cannot encode the input: {e}"),
+                })?;
+                self.send(index, task.name(), input, stage)?;
+            }
+            if self.workers.iter().all(|w| w.stage.is_none()) {
+                break;
+            }
+            let (index, stage, reply) = self.next_reply()?;
+            match (stage, reply) {
+                (stage @ Stage::Task { input, .. }, Reply::Done { output }) => {
+                    results[input - 1] = Some(self.decode(index, stage, output)?);
+                }
+                (stage, reply) => return Err(self.unexpected(index, stage, reply)),
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    fn send(
+        &mut self,
+        index: usize,
+        task: &str,
+        input: Value,
+        stage: Stage,
+    ) -> Result<(), PoolError> {
+        let worker = &mut self.workers[index];
+        let request = Request::Run {
+            task: task.to_owned(),
+            input,
+        };
+        let sent = match worker.channel.as_mut() {
+            Some(channel) => channel.send(&request),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        };
+        match sent {
+            Ok(()) => {
+                worker.stage = Some(stage);
+                Ok(())
+            }
+            // The worker is gone: say how it ended rather than what the socket said.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(self.died(index, stage)),
+            Err(source) => Err(PoolError::Channel {
+                worker: worker.name.clone(),
+                stage,
+                source,
+            }),
+        }
+    }
+
+    // ANCHOR: next_reply
+    /// Waits until a busy worker replies or ends, and returns that worker's index, what it was
+    /// doing, and its reply.
+    fn next_reply(&mut self) -> Result<(usize, Stage, Reply), PoolError> {
+        let index = self.next_readable()?;
+        let (stage, reply) = self.receive_from(index)?;
+        Ok((index, stage, reply))
+    }
+    // ANCHOR_END: next_reply
+
+    /// Receives the reply of one busy worker, waiting for it if need be.
+    fn receive_from(&mut self, index: usize) -> Result<(Stage, Reply), PoolError> {
+        let worker = &mut self.workers[index];
+        let stage = worker.stage.take().expect("only busy workers are polled");
+        let received = match worker.channel.as_mut() {
+            Some(channel) => channel.receive::<Reply>(),
+            None => Ok(None),
+        };
+        match received {
+            Ok(Some(Reply::Panicked { message })) => Err(PoolError::Panicked {
+                worker: worker.name.clone(),
+                stage,
+                message,
+            }),
+            Ok(Some(Reply::Refused { reason })) => Err(PoolError::Refused {
+                worker: worker.name.clone(),
+                stage,
+                reason,
+            }),
+            Ok(Some(reply)) => Ok((stage, reply)),
+            // End-of-file: the worker's only copy of its end is gone, so is the worker.
+            Ok(None) => Err(self.died(index, stage)),
+            Err(source) => Err(PoolError::Channel {
+                worker: worker.name.clone(),
+                stage,
+                source,
+            }),
+        }
+    }
+
+    /// The index of a busy worker with something to read: a message, or end-of-file.
+    fn next_readable(&self) -> Result<usize, PoolError> {
+        let busy: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].stage.is_some())
+            .collect();
+        if let Some(&index) = busy.iter().find(|&&i| {
+            let channel = self.workers[i].channel.as_ref();
+            channel.is_none_or(Channel::has_buffered_input)
+        }) {
+            return Ok(index);
+        }
+        let mut fds: Vec<PollFd> = busy
+            .iter()
+            .filter_map(|&i| self.workers[i].channel.as_ref())
+            .map(|channel| PollFd::new(channel.as_fd(), PollFlags::POLLIN))
+            .collect();
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    let index = busy[0];
+                    return Err(PoolError::Channel {
+                        worker: self.workers[index].name.clone(),
+                        stage: self.workers[index].stage.clone().unwrap_or(Stage::Starting),
+                        source: errno.into(),
+                    });
+                }
+            }
+        }
+        let ready = fds
+            .iter()
+            .position(|fd| fd.revents().is_some_and(|events| !events.is_empty()))
+            .expect("poll without a timeout returns only when a descriptor is ready");
+        Ok(busy[ready])
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        index: usize,
+        stage: Stage,
+        output: Value,
+    ) -> Result<T, PoolError> {
+        serde_json::from_value(output).map_err(|e| PoolError::Refused {
+            worker: self.workers[index].name.clone(),
+            stage,
+            reason: format!("cannot decode the result: {e}"),
+        })
+    }
+
+    fn unexpected(&self, index: usize, stage: Stage, reply: Reply) -> PoolError {
+        PoolError::Refused {
+            worker: self.workers[index].name.clone(),
+            stage,
+            reason: format!("unexpected reply {reply:?}"),
+        }
+    }
+
+    /// The error for a worker that ended without answering, with how it ended.
+    fn died(&mut self, index: usize, stage: Stage) -> PoolError {
+        let worker = &mut self.workers[index];
+        worker.channel = None;
+        worker.reaped = true;
+        match worker.process.wait() {
+            Ok(exit) => PoolError::Died {
+                worker: worker.name.clone(),
+                stage,
+                exit,
+            },
+            Err(source) => PoolError::Channel {
+                worker: worker.name.clone(),
+                stage,
+                source,
+            },
+        }
+    }
+
+    /// After a failure: kills and reaps every worker, and marks the pool broken.
+    fn break_down(&mut self, error: PoolError) -> PoolError {
+        self.broken = true;
+        for worker in &mut self.workers {
+            worker.channel = None;
+            if !worker.reaped {
+                let _ = worker.process.kill();
+                let _ = worker.process.wait();
+                worker.reaped = true;
+            }
+        }
+        error
+    }
+
+    fn close_and_reap(&mut self) -> Result<(), PoolError> {
+        // Close every channel first, so that all workers leave at the same time.
+        for worker in &mut self.workers {
+            worker.channel = None;
+        }
+        let mut first_error = None;
+        for worker in &mut self.workers {
+            if worker.reaped {
+                continue;
+            }
+            worker.reaped = true;
+            let error = match worker.process.wait() {
+                Ok(WorkerExit::Code(0)) => None,
+                Ok(exit) => Some(PoolError::Died {
+                    worker: worker.name.clone(),
+                    stage: Stage::ShuttingDown,
+                    exit,
+                }),
+                Err(source) => Some(PoolError::Channel {
+                    worker: worker.name.clone(),
+                    stage: Stage::ShuttingDown,
+                    source,
+                }),
+            };
+            first_error = first_error.or(error);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = self.close_and_reap();
+    }
+}

@@ -1,0 +1,56 @@
+//! The spawn start method: the worker is this program, executed again from the start.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command};
+
+use crate::bootstrap::{self, WORKER_FLAG};
+use crate::channel::PoolSocket;
+use crate::error::WorkerExit;
+use crate::start_method::Popen;
+
+/// A worker started by executing this program again.
+pub(crate) struct SpawnPopen {
+    child: Child,
+}
+
+impl SpawnPopen {
+    // ANCHOR: launch
+    pub(crate) fn launch(name: &str, channel: PoolSocket) -> io::Result<Self> {
+        // The running executable itself, not `argv[0]` (which may be any string) nor a
+        // search of PATH (which may find another program).
+        let program = std::env::current_exe()?;
+        // Standard input is the one descriptor passed without a `pre_exec` hook, which keeps
+        // `Command` on `posix_spawn`: its cost does not grow with the parent's memory.
+        // After the worker's flag and name comes the parent's own command line, which code
+        // before `init()` sees again, as it would in Python.
+        let parent_args = bootstrap::program_args().into_iter().skip(1);
+        let child = Command::new(program)
+            .args([WORKER_FLAG, name])
+            .args(parent_args)
+            .stdin(channel.as_fd().try_clone_to_owned()?)
+            .spawn()?;
+        Ok(SpawnPopen { child })
+    }
+    // ANCHOR_END: launch
+}
+
+impl Popen for SpawnPopen {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn kill(&mut self) -> io::Result<()> {
+        self.child.kill()
+    }
+
+    fn wait(&mut self) -> io::Result<WorkerExit> {
+        let status = self.child.wait()?;
+        Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => WorkerExit::Code(code),
+            (None, Some(signal)) => WorkerExit::Signal(signal),
+            (None, None) => WorkerExit::Code(-1),
+        })
+    }
+}

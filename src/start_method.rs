@@ -1,0 +1,67 @@
+//! The start methods, and the one seam between the pool and the way a worker starts.
+//!
+//! Like CPython's `multiprocessing/context.py`, this file maps a method to its implementation;
+//! each implementation lives in a file of its own (`popen_fork.rs`, `popen_spawn.rs`), as
+//! CPython's `popen_fork.py` and `popen_spawn_posix.py` do.
+
+use std::fmt;
+use std::io;
+
+use crate::channel::PoolSocket;
+use crate::error::WorkerExit;
+
+/// How a worker process starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum StartMethod {
+    /// Copy the running parent with `fork()`; the copy serves tasks at once.
+    Fork,
+    /// Execute this program again; it runs `main` until `forkspawn::init()`, then serves tasks.
+    Spawn,
+}
+
+impl StartMethod {
+    /// The name as typed on the command line and printed by the book's programs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+        }
+    }
+
+    /// The stem of worker names, as in Python: `ForkProcess`-1, `SpawnProcess`-2.
+    pub fn process_kind(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "ForkProcess",
+            StartMethod::Spawn => "SpawnProcess",
+        }
+    }
+}
+
+impl fmt::Display for StartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ANCHOR: popen
+/// A started worker process, seen from the pool: all the pool may ask of it.
+pub(crate) trait Popen {
+    fn pid(&self) -> u32;
+    /// Sends `SIGKILL`; the worker is gone once [`Popen::wait`] returns.
+    fn kill(&mut self) -> io::Result<()>;
+    /// Waits for the worker to end and reaps it, so that no zombie is left behind.
+    fn wait(&mut self) -> io::Result<WorkerExit>;
+}
+
+/// Starts the worker called `name`, which serves requests on `channel`.
+pub(crate) fn launch(
+    method: StartMethod,
+    name: &str,
+    channel: PoolSocket,
+) -> io::Result<Box<dyn Popen>> {
+    Ok(match method {
+        StartMethod::Fork => Box::new(crate::popen_fork::ForkPopen::launch(name, channel)?),
+        StartMethod::Spawn => Box::new(crate::popen_spawn::SpawnPopen::launch(name, channel)?),
+    })
+}
+// ANCHOR_END: popen

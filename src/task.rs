@@ -1,0 +1,159 @@
+//! Tasks: functions a worker can be asked to run, found by name.
+//!
+//! Python sends a function to a worker by pickling its qualified name (`module.function`); the
+//! worker imports the module and looks the name up. A Rust program cannot look a function up by
+//! name at run time, and it must not send a function pointer either: a spawned worker is a new
+//! execution of the program, loaded at a different random address. So every function handed to
+//! the pool is entered, at link time, into one table of the program ([`TASKS`]) under its
+//! qualified name, and only that name crosses the process boundary.
+
+use std::fmt::Display;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// One row of the program's task table: a name and a function that decodes the input, calls the
+/// task and encodes its result.
+#[doc(hidden)]
+pub struct TaskEntry {
+    pub name: &'static str,
+    pub run: fn(Value) -> Result<Value, String>,
+}
+
+/// The table the linker fills with every `task!` and `initializer!` of the program.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static TASKS: [TaskEntry];
+
+// ANCHOR: task
+/// A function that a pool can run in its workers: `fn(I) -> O`, known by its qualified name.
+///
+/// Make one with [`task!`](crate::task!); the macro also enters the function into the program's
+/// task table, so that a spawned worker can find it.
+pub struct Task<I, O> {
+    name: &'static str,
+    signature: PhantomData<fn(I) -> O>,
+}
+// ANCHOR_END: task
+
+impl<I, O> Task<I, O> {
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, _function: fn(I) -> O) -> Self {
+        Task {
+            name,
+            signature: PhantomData,
+        }
+    }
+
+    /// The name a worker looks the task up by: `module::path::function`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<I, O> Clone for Task<I, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, O> Copy for Task<I, O> {}
+
+/// A function run once in every worker before its first task, like `initializer=` of Python's
+/// `ProcessPoolExecutor`. Make one with [`initializer!`](crate::initializer!).
+#[derive(Clone, Copy)]
+pub struct Initializer {
+    name: &'static str,
+}
+
+impl Initializer {
+    #[doc(hidden)]
+    pub const fn new(name: &'static str) -> Self {
+        Initializer { name }
+    }
+
+    /// The name a worker looks the initializer up by.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+// ANCHOR: task_macro
+/// Names a function `fn(I) -> O` as a [`Task`] and enters it into the program's task table.
+///
+/// Inputs and results cross between processes as JSON, so `I` and `O` implement serde's traits.
+/// Only a path is accepted, not a closure: like Python's pickle, the pool sends a name, and a
+/// closure has none.
+#[macro_export]
+macro_rules! task {
+    ($function:path) => {{
+        #[$crate::__private::linkme::distributed_slice($crate::__private::TASKS)]
+        #[linkme(crate = $crate::__private::linkme)]
+        static ENTRY: $crate::__private::TaskEntry = $crate::__private::TaskEntry {
+            name: concat!(module_path!(), "::", stringify!($function)),
+            run: |input| $crate::__private::run_task($function, input),
+        };
+        $crate::Task::new(
+            concat!(module_path!(), "::", stringify!($function)),
+            $function,
+        )
+    }};
+}
+// ANCHOR_END: task_macro
+
+/// Names a function `fn()` or `fn() -> Result<(), E>` as a pool [`Initializer`] and enters it
+/// into the program's task table. An `Err` it returns is reported as the initializer's failure.
+#[macro_export]
+macro_rules! initializer {
+    ($function:path) => {{
+        #[$crate::__private::linkme::distributed_slice($crate::__private::TASKS)]
+        #[linkme(crate = $crate::__private::linkme)]
+        static ENTRY: $crate::__private::TaskEntry = $crate::__private::TaskEntry {
+            name: concat!(module_path!(), "::", stringify!($function), "()"),
+            run: |_| $crate::__private::run_initializer($function),
+        };
+        $crate::Initializer::new(concat!(module_path!(), "::", stringify!($function), "()"))
+    }};
+}
+
+/// Decodes a task's input, calls it and encodes its result.
+#[doc(hidden)]
+pub fn run_task<I, O>(function: fn(I) -> O, input: Value) -> Result<Value, String>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+{
+    let input = serde_json::from_value(input).map_err(|e| format!("cannot decode input: {e}"))?;
+    serde_json::to_value(function(input)).map_err(|e| format!("cannot encode result: {e}"))
+}
+
+/// What an initializer may return: nothing, or a `Result` whose error is shown to the user.
+#[doc(hidden)]
+pub trait InitOutcome {
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl InitOutcome for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Display> InitOutcome for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// Calls an initializer and encodes its outcome as `Result<(), String>`.
+#[doc(hidden)]
+pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Value, String> {
+    serde_json::to_value(function().into_result()).map_err(|e| e.to_string())
+}
+
+/// Finds a task or initializer of this program by its qualified name.
+pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
+    TASKS.iter().find(|entry| entry.name == name)
+}

@@ -1,0 +1,154 @@
+//! Running the book's programs from tests: built once, run in a process group of their own,
+//! with a time limit, and with standard output and standard error in one pipe, as a terminal
+//! shows them.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// What a finished program printed, and how it ended.
+pub struct Outcome {
+    pub output: String,
+    pub status: ExitStatus,
+}
+
+impl Outcome {
+    /// The output as a transcript shows it: a non-zero end is noted on a last line of its own.
+    pub fn transcript(&self) -> String {
+        let mut text = self.output.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        match (self.status.code(), self.status.signal()) {
+            (Some(0), _) => {}
+            (Some(code), _) => text.push_str(&format!("[exit status: {code}]\n")),
+            (None, Some(signal)) => text.push_str(&format!("[killed by signal {signal}]\n")),
+            (None, None) => text.push_str("[ended]\n"),
+        }
+        text
+    }
+}
+
+/// The path of every example program, built once per test process with the current sources.
+///
+/// `cargo test --test transcripts` alone does not rebuild the examples, so the tests build them
+/// themselves; cargo's JSON messages say where each executable is.
+pub fn example_path(name: &str) -> Result<PathBuf, String> {
+    static EXAMPLES: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
+    let examples = EXAMPLES.get_or_init(build_examples).as_ref()?;
+    examples
+        .get(name)
+        .cloned()
+        .ok_or_else(|| format!("there is no example named `{name}` in examples/"))
+}
+
+fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--quiet", "--examples", "--message-format=json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo build --examples failed: {}", output.status));
+    }
+    let mut examples = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let is_example = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "example"));
+        if let (true, Some(name), Some(executable)) = (
+            is_example,
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            examples.insert(name.to_owned(), PathBuf::from(executable));
+        }
+    }
+    Ok(examples)
+}
+
+/// Runs `program` with `args` and no standard input, in a new process group.
+///
+/// Fails when the program is still running after `limit`, or when any process of its group
+/// (a worker it forked or spawned) is still there after it exits: every process is killed
+/// before this returns, so a hung child fails the test and never hangs it.
+pub fn run(program: &Path, args: &[String], limit: Duration) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut child = {
+        let stdout = writer.try_clone().map_err(|e| e.to_string())?;
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(writer)
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LOG")
+            .env_remove("CLICOLOR_FORCE")
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?
+        // The command, and with it this process's copies of the pipe's write end, is dropped
+        // here: end-of-file comes when the program and all its workers have closed theirs.
+    };
+    let group = Pid::from_raw(child.id() as i32);
+
+    let (output_sender, output_receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = reader.read_to_end(&mut bytes);
+        let _ = output_sender.send(bytes);
+    });
+    let output = output_receiver.recv_timeout(limit);
+    let Ok(bytes) = output else {
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = child.wait();
+        return Err(format!(
+            "{} {} was still running after {limit:?}; its process group was killed",
+            program.display(),
+            args.join(" ")
+        ));
+    };
+    let (status_sender, status_receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = status_sender.send(child.wait());
+    });
+    let remaining = limit
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_secs(1));
+    let status = match status_receiver.recv_timeout(remaining) {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => return Err(format!("cannot wait for the program: {e}")),
+        Err(_) => {
+            let _ = killpg(group, Signal::SIGKILL);
+            return Err("the program closed its output but did not exit; killed".to_owned());
+        }
+    };
+    if killpg(group, None) != Err(Errno::ESRCH) {
+        let _ = killpg(group, Signal::SIGKILL);
+        return Err(format!(
+            "{} {} exited but left processes of its group behind (orphans or unreaped workers)",
+            program.display(),
+            args.join(" ")
+        ));
+    }
+    Ok(Outcome {
+        output: String::from_utf8_lossy(&bytes).into_owned(),
+        status,
+    })
+}

@@ -1,0 +1,160 @@
+//! Finding the console transcripts of the book, and writing fresh ones back.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The chapters that `SUMMARY.md` links (draft entries, `[Title]()`, have no file yet).
+pub fn chapters(book_src: &Path) -> Result<Vec<PathBuf>, String> {
+    let summary_path = book_src.join("SUMMARY.md");
+    let summary = fs::read_to_string(&summary_path)
+        .map_err(|e| format!("cannot read {}: {e}", summary_path.display()))?;
+    let mut chapters = Vec::new();
+    for line in summary.lines() {
+        let Some(start) = line.find("](") else {
+            continue;
+        };
+        let target = &line[start + 2..];
+        let Some(end) = target.find(')') else {
+            continue;
+        };
+        let target = &target[..end];
+        if !target.is_empty() {
+            chapters.push(book_src.join(target));
+        }
+    }
+    Ok(chapters)
+}
+
+/// What the first line of a console block asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `$ cargo run -q --example NAME -- ARGS`: run it and compare.
+    Example { name: String, args: Vec<String> },
+    /// `# not run: REASON`: shown to the reader as it is, with the reason.
+    NotRun { reason: String },
+}
+
+/// One ```console block of a chapter.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub file: PathBuf,
+    /// Line number (from 1) of the opening fence.
+    pub line: usize,
+    /// The command line as written, `$ …`.
+    pub command_line: String,
+    pub command: Command,
+    /// Everything after the command line: what the run printed.
+    pub expected: String,
+    /// Index of the first and one past the last line of `expected` in the file.
+    body: (usize, usize),
+}
+
+impl Block {
+    /// A short name for test listings: `module-scope.md:42 fork`.
+    pub fn name(&self) -> String {
+        let file = self.file.file_name().unwrap_or_default().to_string_lossy();
+        let command = self
+            .command_line
+            .trim_start_matches("$ cargo run -q --example ");
+        format!("{file}:{} {command}", self.line)
+    }
+}
+
+pub const RUN_PREFIX: &str = "$ cargo run -q --example ";
+pub const NOT_RUN_MARKER: &str = "# not run: ";
+
+/// Every ```console block in `file`. A block whose first line is neither a runnable
+/// `$ cargo run -q --example …` nor the marker `# not run: REASON` is an error: nothing is
+/// skipped without saying so.
+pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
+    let text =
+        fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut blocks = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let opening = lines[index].trim_end();
+        index += 1;
+        if !opening.starts_with("```") {
+            continue;
+        }
+        let fence_line = index;
+        let close = (index..lines.len())
+            .find(|&i| lines[i].trim_end() == "```")
+            .ok_or_else(|| format!("{}:{fence_line}: unclosed code block", file.display()))?;
+        let is_console = opening.trim_start_matches('`').split(',').next() == Some("console");
+        if is_console {
+            blocks.push(parse_block(file, fence_line, &lines[index..close], index)?);
+        }
+        index = close + 1;
+    }
+    Ok(blocks)
+}
+
+fn parse_block(file: &Path, line: usize, body: &[&str], first: usize) -> Result<Block, String> {
+    let place = format!("{}:{line}", file.display());
+    let command_line = body.first().copied().unwrap_or_default();
+    let command = if let Some(reason) = command_line.strip_prefix(NOT_RUN_MARKER) {
+        Command::NotRun {
+            reason: reason.trim().to_owned(),
+        }
+    } else if let Some(rest) = command_line.strip_prefix(RUN_PREFIX) {
+        let mut words = rest.split_whitespace();
+        let name = words.next().unwrap_or_default().to_owned();
+        let args: Vec<String> = match words.next() {
+            None => Vec::new(),
+            Some("--") => words.map(str::to_owned).collect(),
+            Some(other) => {
+                return Err(format!(
+                    "{place}: expected `--` after the example name, found `{other}`"
+                ));
+            }
+        };
+        if args
+            .iter()
+            .any(|a| a.contains(['"', '\'', '$', '|', ';', '>', '<']))
+        {
+            return Err(format!(
+                "{place}: arguments are split on spaces only; no shell syntax"
+            ));
+        }
+        Command::Example { name, args }
+    } else {
+        return Err(format!(
+            "{place}: a console block starts with `{RUN_PREFIX}NAME -- ARGS` (run and checked) \
+             or `{NOT_RUN_MARKER}REASON` (shown unchecked); found `{command_line}`"
+        ));
+    };
+    if let Command::Example { .. } = command
+        && let Some(extra) = body[1..].iter().find(|l| l.starts_with("$ "))
+    {
+        return Err(format!(
+            "{place}: one command per checked block; found also `{extra}`"
+        ));
+    }
+    let expected: String = body.iter().skip(1).map(|l| format!("{l}\n")).collect();
+    Ok(Block {
+        file: file.to_owned(),
+        line,
+        command_line: command_line.to_owned(),
+        command,
+        expected,
+        body: (first + 1.min(body.len()), first + body.len()),
+    })
+}
+
+/// Replaces the expected output of `blocks` (all from one file) with fresh outputs.
+pub fn rewrite(file: &Path, replacements: &[(&Block, String)]) -> Result<(), String> {
+    let text =
+        fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut ordered: Vec<&(&Block, String)> = replacements.iter().collect();
+    ordered.sort_by_key(|(block, _)| std::cmp::Reverse(block.body.0));
+    for (block, output) in ordered {
+        let (start, end) = block.body;
+        lines.splice(start..end, output.lines().map(str::to_owned));
+    }
+    let mut rewritten = lines.join("\n");
+    rewritten.push('\n');
+    fs::write(file, rewritten).map_err(|e| format!("cannot write {}: {e}", file.display()))
+}

@@ -1,0 +1,4 @@
+//! The transcript checker: find the console blocks of the book, run their commands, compare.
+
+pub mod markdown;
+pub mod normalise;

@@ -1,0 +1,196 @@
+//! Comparing a transcript in the book with a fresh run of the same command.
+//!
+//! Some values change from run to run; what they *say* must not. Both sides are normalised the
+//! same way before they are compared:
+//!
+//! - **Processes.** A line that starts with a process name (`MainProcess`, `ForkProcess-1`, …)
+//!   belongs to that process. Lines of one process must come in the same order on both sides;
+//!   lines of different processes may interleave differently, as they do from run to run.
+//! - **Addresses and pids** (`0x7ffd…`, `pid 4242`) are renamed `<addr 1>`, `<addr 2>`, `<pid 1>`…
+//!   in order of first appearance, process by process. Equal stays equal and different stays
+//!   different: a run that gives two processes the same address where the book shows two
+//!   different ones fails, and so does the opposite.
+//! - **Elapsed times** (`[ 1.00s]`, `2.35s`) match when they differ by at most
+//!   [`SECONDS_TOLERANCE`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+use regex_lite::Regex;
+
+/// How far apart two elapsed times may be and still match. The book's programs sleep whole
+/// seconds, so this is loose enough for a busy machine and tight enough to tell 1 s from 2 s.
+pub const SECONDS_TOLERANCE: f64 = 0.5;
+
+/// A value that varies from run to run, renamed by its relations to the others.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Kind {
+    Address,
+    Pid,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Address => "addr",
+            Kind::Pid => "pid",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Piece {
+    Text(String),
+    Renamed(Kind, usize),
+    Seconds(f64),
+}
+
+/// One line, cut into fixed text and volatile values.
+#[derive(Clone, Debug)]
+struct Line {
+    pieces: Vec<Piece>,
+}
+
+impl Line {
+    fn render(&self) -> String {
+        let mut text = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => text.push_str(t),
+                Piece::Renamed(kind, n) => {
+                    let _ = write!(text, "<{} {n}>", kind.label());
+                }
+                Piece::Seconds(s) => {
+                    let _ = write!(text, "{s:.2}");
+                }
+            }
+        }
+        text
+    }
+
+    /// Where both lines have an elapsed time at the same place and the two are close enough,
+    /// takes `expected`'s, so that only real differences remain.
+    fn align_seconds(&mut self, expected: &Line) {
+        if self.pieces.len() != expected.pieces.len() {
+            return;
+        }
+        for (mine, theirs) in self.pieces.iter_mut().zip(&expected.pieces) {
+            if let (Piece::Seconds(a), Piece::Seconds(b)) = (&mut *mine, theirs)
+                && (*a - *b).abs() <= SECONDS_TOLERANCE
+            {
+                *a = *b;
+            }
+        }
+    }
+}
+
+/// Lines grouped by process, processes in a fixed order (by name), lines in their order.
+struct Normalised {
+    processes: BTreeMap<String, Vec<Line>>,
+}
+
+// ANCHOR: patterns
+fn patterns() -> &'static (Regex, Regex) {
+    static PATTERNS: std::sync::OnceLock<(Regex, Regex)> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let process = Regex::new(r"^\s*(MainProcess|[A-Z][A-Za-z]*Process-\d+(?::\d+)*)\b").unwrap();
+        let volatile = Regex::new(
+            r"(?P<addr>\b0x[0-9a-fA-F]+\b)|\bpid(?P<sep>[ =:]+)(?P<pid>\d+)\b|(?P<secs>\b\d+\.\d+)s\b",
+        )
+        .unwrap();
+        (process, volatile)
+    })
+}
+// ANCHOR_END: patterns
+
+fn normalise(transcript: &str) -> Normalised {
+    let (process_pattern, volatile) = patterns();
+    let mut raw: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for line in transcript.lines() {
+        let process = process_pattern
+            .captures(line)
+            .map(|c| c[1].to_owned())
+            .unwrap_or_default();
+        raw.entry(process).or_default().push(line);
+    }
+    let mut names: HashMap<(Kind, String), usize> = HashMap::new();
+    let mut counts: HashMap<Kind, usize> = HashMap::new();
+    let mut rename = |kind: Kind, value: &str| -> usize {
+        *names.entry((kind, value.to_owned())).or_insert_with(|| {
+            let count = counts.entry(kind).or_insert(0);
+            *count += 1;
+            *count
+        })
+    };
+    let mut processes = BTreeMap::new();
+    for (process, lines) in raw {
+        let lines = lines
+            .into_iter()
+            .map(|line| {
+                let mut pieces = Vec::new();
+                let mut last = 0;
+                for captures in volatile.captures_iter(line) {
+                    let whole = captures.get(0).unwrap();
+                    pieces.push(Piece::Text(line[last..whole.start()].to_owned()));
+                    if let Some(address) = captures.name("addr") {
+                        pieces.push(Piece::Renamed(
+                            Kind::Address,
+                            rename(Kind::Address, address.as_str()),
+                        ));
+                    } else if let Some(pid) = captures.name("pid") {
+                        pieces.push(Piece::Text(format!("pid{}", &captures["sep"])));
+                        pieces.push(Piece::Renamed(Kind::Pid, rename(Kind::Pid, pid.as_str())));
+                    } else if let Some(seconds) = captures.name("secs") {
+                        pieces.push(Piece::Seconds(seconds.as_str().parse().unwrap_or(f64::NAN)));
+                        pieces.push(Piece::Text("s".to_owned()));
+                    }
+                    last = whole.end();
+                }
+                pieces.push(Piece::Text(line[last..].to_owned()));
+                pieces.retain(|p| *p != Piece::Text(String::new()));
+                Line { pieces }
+            })
+            .collect();
+        processes.insert(process, lines);
+    }
+    Normalised { processes }
+}
+
+/// Compares a transcript from the book with the output of a fresh run.
+///
+/// Returns `Err` with a unified diff of the two normalised transcripts when they differ.
+pub fn compare(expected: &str, actual: &str) -> Result<(), String> {
+    let expected = normalise(expected);
+    let mut actual = normalise(actual);
+    for (process, lines) in &mut actual.processes {
+        if let Some(expected_lines) = expected.processes.get(process) {
+            for (line, expected_line) in lines.iter_mut().zip(expected_lines) {
+                line.align_seconds(expected_line);
+            }
+        }
+    }
+    let expected = render(&expected);
+    let actual = render(&actual);
+    if expected == actual {
+        return Ok(());
+    }
+    let diff = similar::TextDiff::from_lines(&expected, &actual);
+    Err(format!(
+        "{}",
+        diff.unified_diff().context_radius(3).header(
+            "book (normalised, by process)",
+            "fresh run (normalised, by process)"
+        )
+    ))
+}
+
+fn render(normalised: &Normalised) -> String {
+    let mut text = String::new();
+    for lines in normalised.processes.values() {
+        for line in lines {
+            text.push_str(&line.render());
+            text.push('\n');
+        }
+    }
+    text
+}

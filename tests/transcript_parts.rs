@@ -1,0 +1,192 @@
+//! Unit tests of the transcript checker's parts, which live in `tests/transcript/`. The checker
+//! itself (`tests/transcripts.rs`) has a harness of its own, which runs no `#[test]`.
+
+// The checker uses what these tests do not.
+#![allow(dead_code)]
+
+#[path = "transcript/markdown.rs"]
+mod markdown;
+#[path = "transcript/normalise.rs"]
+mod normalise;
+
+mod reading_the_book {
+    use super::markdown::*;
+    use std::fs;
+
+    fn blocks_of(text: &str) -> Result<Vec<Block>, String> {
+        let dir = std::env::temp_dir().join(format!("forkspawn-md-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{}.md", text.len()));
+        fs::write(&file, text).unwrap();
+        console_blocks(&file)
+    }
+
+    #[test]
+    fn reads_the_command_and_the_output() {
+        let blocks = blocks_of(
+            "# Title\n\n```console\n$ cargo run -q --example demo -- fork --flag\nline 1\nline 2\n```\n",
+        )
+        .unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(
+            blocks[0].command,
+            Command::Example {
+                name: "demo".into(),
+                args: vec!["fork".into(), "--flag".into()]
+            }
+        );
+        assert_eq!(blocks[0].expected, "line 1\nline 2\n");
+        assert_eq!(blocks[0].line, 3);
+    }
+
+    #[test]
+    fn refuses_a_command_it_cannot_run_unless_marked() {
+        let unmarked = blocks_of("```console\n$ python3 demo.py fork\nout\n```\n");
+        assert!(
+            unmarked
+                .unwrap_err()
+                .contains("found `$ python3 demo.py fork`")
+        );
+        let marked =
+            blocks_of("```console\n# not run: needs macOS\n$ python3 demo.py fork\nout\n```\n");
+        assert_eq!(
+            marked.unwrap()[0].command,
+            Command::NotRun {
+                reason: "needs macOS".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ignores_other_languages() {
+        assert!(
+            blocks_of("```rust\nfn main() {}\n```\n")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+mod comparing_transcripts {
+    use super::normalise::compare;
+
+    const BOOK: &str = "\
+MainProcess      [ 0.00s] list 0x55aa10 pid 100
+MainProcess      [ 0.00s] starting
+   ForkProcess-1 [ 1.00s] saw 0x55aa10 in pid 200
+   ForkProcess-1 [ 1.00s] appended
+   ForkProcess-2 [ 2.00s] saw 0x55aa10 in pid 300
+MainProcess      [ 2.01s] finally 0x55aa10
+";
+
+    fn assert_rejected(actual: &str) -> String {
+        compare(BOOK, actual).expect_err("the change should have been caught")
+    }
+
+    #[test]
+    fn accepts_the_same_transcript() {
+        compare(BOOK, BOOK).unwrap();
+    }
+
+    #[test]
+    fn accepts_new_addresses_and_pids_with_the_same_relations() {
+        let run = BOOK
+            .replace("0x55aa10", "0x7f0001")
+            .replace("pid 100", "pid 9")
+            .replace("pid 200", "pid 10")
+            .replace("pid 300", "pid 11");
+        compare(BOOK, &run).unwrap();
+    }
+
+    #[test]
+    fn accepts_another_interleaving_of_processes() {
+        let run = "\
+MainProcess      [ 0.00s] list 0x55aa10 pid 100
+   ForkProcess-2 [ 2.00s] saw 0x55aa10 in pid 300
+   ForkProcess-1 [ 1.00s] saw 0x55aa10 in pid 200
+MainProcess      [ 0.00s] starting
+   ForkProcess-1 [ 1.00s] appended
+MainProcess      [ 2.01s] finally 0x55aa10
+";
+        compare(BOOK, run).unwrap();
+    }
+
+    #[test]
+    fn accepts_times_within_the_tolerance() {
+        compare(BOOK, &BOOK.replace("[ 1.00s]", "[ 1.31s]")).unwrap();
+    }
+
+    #[test]
+    fn catches_a_time_outside_the_tolerance() {
+        let diff = assert_rejected(&BOOK.replace("[ 2.00s]", "[ 1.00s]"));
+        assert!(diff.contains("-   ForkProcess-2 [ 2.00s]"), "{diff}");
+        assert!(diff.contains("+   ForkProcess-2 [ 1.00s]"), "{diff}");
+    }
+
+    #[test]
+    fn catches_a_changed_word() {
+        let diff = assert_rejected(&BOOK.replace("appended", "appendd"));
+        assert!(
+            diff.contains("+   ForkProcess-1 [ 1.00s] appendd"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn catches_a_missing_line() {
+        assert_rejected(&BOOK.replace("MainProcess      [ 0.00s] starting\n", ""));
+    }
+
+    #[test]
+    fn catches_an_extra_line() {
+        assert_rejected(&format!("{BOOK}   ForkProcess-2 [ 2.00s] again\n"));
+    }
+
+    #[test]
+    fn catches_a_line_moved_to_another_process() {
+        assert_rejected(&BOOK.replace(
+            "   ForkProcess-1 [ 1.00s] appended",
+            "   ForkProcess-2 [ 1.00s] appended",
+        ));
+    }
+
+    #[test]
+    fn catches_an_address_made_different_from_an_equal_one() {
+        // The book shows one list in every process; a run showing a second list must fail.
+        let run = BOOK.replace("saw 0x55aa10 in pid 300", "saw 0x66bb20 in pid 300");
+        let diff = assert_rejected(&run);
+        assert!(diff.contains("<addr 2>"), "{diff}");
+    }
+
+    #[test]
+    fn catches_an_address_made_equal_to_a_different_one() {
+        let book = "MainProcess [ 0.00s] a 0x1000\n  SpawnProcess-1 [ 0.00s] b 0x2000\n";
+        let run = "MainProcess [ 0.00s] a 0x3000\n  SpawnProcess-1 [ 0.00s] b 0x3000\n";
+        compare(book, run).unwrap_err();
+    }
+
+    #[test]
+    fn catches_pids_made_equal() {
+        compare(BOOK, &BOOK.replace("pid 300", "pid 200")).unwrap_err();
+    }
+
+    #[test]
+    fn catches_a_swap_inside_one_process() {
+        let run = BOOK.replace(
+            "MainProcess      [ 0.00s] list 0x55aa10 pid 100\nMainProcess      [ 0.00s] starting\n",
+            "MainProcess      [ 0.00s] starting\nMainProcess      [ 0.00s] list 0x55aa10 pid 100\n",
+        );
+        assert_rejected(&run);
+    }
+
+    #[test]
+    fn lines_without_a_process_keep_their_order() {
+        compare("a\nb\n", "b\na\n").unwrap_err();
+        compare(
+            "error: x\n[exit status: 1]\n",
+            "error: x\n[exit status: 1]\n",
+        )
+        .unwrap();
+        compare("[exit status: 1]\n", "[exit status: 2]\n").unwrap_err();
+    }
+}

@@ -1,0 +1,113 @@
+//! Every console transcript in the book, run again and compared with what the book shows.
+//!
+//! Each ```console block of a chapter linked from `src/SUMMARY.md` becomes one test, named
+//! after its file, line and command (`cargo test --test transcripts -- module-scope` runs one
+//! chapter's). What "the same" means is in `transcript/normalise.rs`.
+//!
+//! Overwrite mode: `TRANSCRIPTS=overwrite cargo test --test transcripts` writes the output of
+//! fresh runs into the blocks instead of comparing. Transcripts are never typed by hand.
+
+mod common;
+mod transcript;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use transcript::markdown::{self, Block, Command};
+use transcript::normalise;
+
+/// The longest a chapter's program may run before it counts as hung.
+const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+type Rewrites = Arc<Mutex<Vec<(Block, String)>>>;
+
+fn main() -> ExitCode {
+    let arguments = Arguments::from_args();
+    let overwrite = std::env::var("TRANSCRIPTS").is_ok_and(|mode| mode == "overwrite");
+    let book_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let blocks = match book_blocks(&book_src) {
+        Ok(blocks) => blocks,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rewrites: Rewrites = Arc::default();
+    let trials = blocks
+        .into_iter()
+        .map(|block| {
+            let rewrites = Arc::clone(&rewrites);
+            let ignored = matches!(block.command, Command::NotRun { .. });
+            Trial::test(block.name(), move || {
+                check(&block, overwrite.then_some(&rewrites))
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&arguments, trials);
+    if overwrite && let Err(error) = write_back(&rewrites.lock().unwrap()) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
+    conclusion.exit_code()
+}
+
+fn book_blocks(book_src: &Path) -> Result<Vec<Block>, String> {
+    let mut blocks = Vec::new();
+    for chapter in markdown::chapters(book_src)? {
+        blocks.extend(markdown::console_blocks(&chapter)?);
+    }
+    if blocks.is_empty() {
+        return Err("the book has no console transcript at all".to_owned());
+    }
+    Ok(blocks)
+}
+
+fn check(block: &Block, rewrites: Option<&Rewrites>) -> Result<(), Failed> {
+    let Command::Example { name, args } = &block.command else {
+        return Ok(());
+    };
+    let program = common::example_path(name)?;
+    let outcome = common::run(&program, args, TIME_LIMIT)?;
+    if outcome.output.contains('\x1b') {
+        return Err("the program wrote terminal escape codes into a pipe".into());
+    }
+    let fresh = outcome.transcript();
+    if let Some(rewrites) = rewrites {
+        rewrites.lock().unwrap().push((block.clone(), fresh));
+        return Ok(());
+    }
+    normalise::compare(&block.expected, &fresh).map_err(|diff| {
+        format!(
+            "{}:{}: the transcript differs from a fresh run of `{}`\n{diff}\n\
+             If the change is intended: TRANSCRIPTS=overwrite cargo test --test transcripts",
+            block.file.display(),
+            block.line,
+            block.command_line
+        )
+        .into()
+    })
+}
+
+fn write_back(rewrites: &[(Block, String)]) -> Result<(), String> {
+    let mut by_file: BTreeMap<&PathBuf, Vec<(&Block, String)>> = BTreeMap::new();
+    for (block, output) in rewrites {
+        by_file
+            .entry(&block.file)
+            .or_default()
+            .push((block, output.clone()));
+    }
+    for (file, replacements) in by_file {
+        markdown::rewrite(file, &replacements)?;
+        eprintln!(
+            "rewrote {} transcript(s) in {}",
+            replacements.len(),
+            file.display()
+        );
+    }
+    Ok(())
+}
