@@ -397,10 +397,13 @@ impl Pool {
     /// After a failure: kills and reaps every worker, and marks the pool broken.
     fn break_down(&mut self, error: PoolError) -> PoolError {
         self.broken = true;
+        // Kill before closing: a worker that saw its channel close would have time to speak.
+        for worker in self.workers.iter_mut().filter(|w| !w.reaped) {
+            let _ = worker.process.kill();
+        }
         for worker in &mut self.workers {
             worker.channel = None;
             if !worker.reaped {
-                let _ = worker.process.kill();
                 let _ = worker.process.wait();
                 worker.reaped = true;
             }

@@ -26,7 +26,9 @@ pub(crate) fn serve(name: &str, mut channel: Channel) -> i32 {
     loop {
         let request = match channel.receive::<Request>() {
             Ok(Some(request)) => request,
-            Ok(None) => return 0, // the pool closed the channel: shut down
+            // The pool closed the channel (a reset, if it left a reply unread): shut down.
+            Ok(None) => return 0,
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => return 0,
             Err(error) => {
                 eprintln!("{name}: lost the channel to the pool: {error}");
                 return 1;

@@ -2,6 +2,9 @@
 //! with a time limit, and with standard output and standard error in one pipe, as a terminal
 //! shows them.
 
+// Each test target uses a part of this module.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

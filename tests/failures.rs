@@ -1,0 +1,193 @@
+//! Failures under both start methods: a worker that dies, a bad command line, and a parent that
+//! is killed. Each case runs a chapter's program with a time limit: a hung child fails the test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use forkspawn::StartMethod;
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn run(example: &str, args: &[&str]) -> common::Outcome {
+    let program = common::example_path(example).unwrap();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    common::run(&program, &args, LIMIT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The lines that start with `error:`; there must be exactly one from the parent.
+fn error_lines(output: &str) -> Vec<&str> {
+    output.lines().filter(|l| l.starts_with("error:")).collect()
+}
+
+fn assert_no_backtrace(output: &str) {
+    for marker in ["panicked at", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!output.contains(marker), "`{marker}` in:\n{output}");
+    }
+}
+
+#[test]
+fn a_failing_worker_is_named_with_its_cause_and_every_worker_is_reaped() {
+    let cases = [
+        (
+            "panic",
+            "panicked while running worker_failure::square on input 3: cannot square 3",
+        ),
+        (
+            "exit",
+            "exited with code 3 while running worker_failure::square on input 3",
+        ),
+        (
+            "signal",
+            "was killed by SIGKILL while running worker_failure::square on input 3",
+        ),
+    ];
+    for method in [StartMethod::Fork, StartMethod::Spawn] {
+        for (failure, cause) in cases {
+            let outcome = run("worker_failure", &[method.as_str(), "--fail", failure]);
+            let context = format!("{method} --fail {failure}:\n{}", outcome.output);
+            assert_eq!(outcome.status.code(), Some(1), "{context}");
+            let expected = format!("error: worker {}-1 {cause}", method.process_kind());
+            let errors = error_lines(&outcome.output);
+            assert_eq!(errors.len(), 1, "{context}");
+            assert!(errors[0].starts_with(&expected), "{context}");
+            assert!(!outcome.output.contains("input 2: done"), "{context}");
+            assert!(
+                outcome.output.contains("child processes left: none"),
+                "{context}"
+            );
+            assert_no_backtrace(&outcome.output);
+        }
+    }
+}
+
+#[test]
+fn a_failing_initializer_stops_the_pool_before_any_task() {
+    for method in [StartMethod::Fork, StartMethod::Spawn] {
+        let outcome = run(
+            "worker_failure",
+            &[method.as_str(), "--fail", "initializer"],
+        );
+        assert_eq!(outcome.status.code(), Some(1), "{}", outcome.output);
+        let expected = format!(
+            "error: the initializer failed in worker {}-1: no database at db.sqlite",
+            method.process_kind()
+        );
+        assert_eq!(error_lines(&outcome.output), [expected.as_str()]);
+        assert!(!outcome.output.contains(": started"), "{}", outcome.output);
+        assert!(outcome.output.contains("child processes left: none"));
+    }
+}
+
+#[test]
+fn without_init_a_spawned_worker_refuses_to_start_a_pool_and_fork_does_not_care() {
+    let outcome = run("worker_failure", &["spawn", "--fail", "forget-init"]);
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.output);
+    let errors = error_lines(&outcome.output);
+    assert!(errors.contains(&"error: worker SpawnProcess-1 exited with code 1 while starting"));
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("did not call forkspawn::init()"))
+    );
+    assert_no_backtrace(&outcome.output);
+
+    let outcome = run("worker_failure", &["fork", "--fail", "forget-init"]);
+    assert!(outcome.status.success(), "{}", outcome.output);
+    assert!(outcome.output.contains("squares: [1, 4, 9, 16]"));
+}
+
+#[test]
+fn bad_command_lines_get_one_line_and_status_2() {
+    let cases: [(&str, &[&str]); 5] = [
+        ("module_scope", &["frok"]),
+        ("module_scope", &[]),
+        ("module_scope", &["fork", "--unknown"]),
+        ("worker_failure", &["spawn", "--workers", "many"]),
+        ("worker_failure", &["fork", "--workers", "0"]),
+    ];
+    for (example, args) in cases {
+        let outcome = run(example, args);
+        let context = format!("{example} {args:?}:\n{}", outcome.output);
+        assert_eq!(outcome.status.code(), Some(2), "{context}");
+        assert_eq!(error_lines(&outcome.output).len(), 1, "{context}");
+        let stderr_like: Vec<&str> = outcome
+            .output
+            .lines()
+            .filter(|l| !l.starts_with("MainProcess"))
+            .collect();
+        assert_eq!(
+            stderr_like.len(),
+            1,
+            "only the error line besides the program's: {context}"
+        );
+        assert_no_backtrace(&outcome.output);
+    }
+    let outcome = run("module_scope", &["--help"]);
+    assert!(outcome.status.success());
+    assert!(outcome.output.contains("How the two workers start"));
+}
+
+/// Workers must not outlive a parent that is killed outright: each leaves when its channel
+/// closes. This test process becomes the orphans' reaper, so it can wait for every one of them.
+#[test]
+fn workers_leave_when_the_parent_is_killed() {
+    prctl::set_child_subreaper(true).unwrap();
+    for method in ["fork", "spawn"] {
+        let program = common::example_path("worker_failure").unwrap();
+        let mut parent = Command::new(program)
+            .arg(method)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = Pid::from_raw(parent.id() as i32);
+        let mut output = BufReader::new(parent.stdout.take().unwrap());
+        // Kill the parent when the first worker is idle, waiting for a request, and the
+        // second still busy with input 2 (1.5 s): both ways a worker can be orphaned.
+        let mut line = String::new();
+        while !line.contains("input 4: done") {
+            line.clear();
+            assert_ne!(
+                output.read_line(&mut line).unwrap(),
+                0,
+                "no `input 4: done`"
+            );
+        }
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = output.read_to_string(&mut rest);
+            // Every orphan was reparented to this process: reap them all.
+            while waitpid(Pid::from_raw(-group.as_raw()), None).is_ok() {}
+            let _ = done.send(rest);
+        });
+        let rest = finished.recv_timeout(LIMIT).unwrap_or_else(|_| {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            panic!("{method}: workers still running {LIMIT:?} after their parent was killed")
+        });
+        assert!(
+            !rest.contains("squares"),
+            "{method}: the parent was dead\n{rest}"
+        );
+        assert_eq!(
+            nix::sys::signal::killpg(group, None),
+            Err(Errno::ESRCH),
+            "{method}: a process of the group is left"
+        );
+    }
+}
