@@ -1,15 +1,18 @@
-//! Turns every inline ```rust snippet of the book into a test (skeptic), run by `cargo test`.
+//! Turns every inline ```rust snippet of the book into a test (skeptic), run by `cargo
+//! test`.
 //!
-//! A block that only pulls code in from a file (`{{#rustdoc_include …}}`) is left out here:
-//! that code is the crate's own and compiles with it, and `mdbook test`, which expands the
-//! directive, compiles it again as the reader sees it. Skeptic would see the bare directive.
+//! A block that only pulls code in from a file (`{{#rustdoc_include …}}`) is left out
+//! here: that code is the crate's own and compiles with it, and `mdbook test`, which
+//! expands the directive, compiles it again as the reader sees it. Skeptic would see
+//! the bare directive.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
     let book = Path::new("src");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("book");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("book");
     fs::create_dir_all(&out).expect("cannot create OUT_DIR/book");
     println!("cargo:rerun-if-changed=src/SUMMARY.md");
     let mut copies = Vec::new();
@@ -21,15 +24,16 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         let text = fs::read_to_string(&path).expect("cannot read a chapter");
         let copy = out.join(path.file_name().expect("a chapter has a name"));
-        fs::write(&copy, without_include_blocks(&text)).expect("cannot write OUT_DIR/book");
+        fs::write(&copy, without_include_blocks(&text))
+            .expect("cannot write OUT_DIR/book");
         copies.push(copy);
     }
     copies.sort();
     skeptic::generate_doc_tests(&copies);
 }
 
-/// Relabels ```rust blocks whose every line is an mdBook directive as plain text, keeping the
-/// line numbers that skeptic names its tests after.
+/// Relabels ```rust blocks whose every line is an mdBook directive as plain text,
+/// keeping the line numbers that skeptic names its tests after.
 fn without_include_blocks(markdown: &str) -> String {
     let lines: Vec<&str> = markdown.lines().collect();
     let mut output = Vec::with_capacity(lines.len());

@@ -1,7 +1,9 @@
-//! A module-scope variable under fork and under spawn: the article's first example, in Rust.
+//! A module-scope variable under fork and under spawn: the article's first example, in
+//! Rust.
 //!
-//! A static list stands for a Python list at module scope. The parent appends to it, then two
-//! workers each append to their own view of it. Which list does each process see?
+//! A static list stands for a Python list at module scope. The parent appends to it,
+//! then two workers each append to their own view of it. Which list does each process
+//! see?
 //!
 //! ```text
 //! cargo run -q --example module_scope -- fork
@@ -23,8 +25,8 @@ use clap::Parser;
 use forkspawn::{Pool, PoolError, StartMethod, say, task};
 
 // ANCHOR: module_scope
-/// The "module scope" list. It is created, and announces itself, the first time any code in
-/// this process touches it.
+/// The "module scope" list. It is created, and announces itself, the first time any
+/// code in this process touches it.
 static MODULE_SCOPE_LIST: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| {
     let list = vec!["Initial value".to_owned()];
     say!(
@@ -47,7 +49,8 @@ fn list() -> MutexGuard<'static, Vec<String>> {
 }
 
 // ANCHOR: task
-/// The task each worker runs: wait `count` seconds, then look at the list and append to it.
+/// The task each worker runs: wait `count` seconds, then look at the list and append to
+/// it.
 fn append_to_shared_list(count: u64) {
     thread::sleep(Duration::from_secs(count));
     let mut list = list();

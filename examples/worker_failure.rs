@@ -1,7 +1,8 @@
-//! A worker that does not come back: what the pool reports, and what it leaves behind (nothing).
+//! A worker that does not come back: what the pool reports, and what it leaves behind
+//! (nothing).
 //!
-//! Workers square the inputs 1 to 4. With `--fail`, the task fails on input 3 in the way
-//! chosen, or the initializer fails, or `main` forgets to call `forkspawn::init()`.
+//! Workers square the inputs 1 to 4. With `--fail`, the task fails on input 3 in the
+//! way chosen, or the initializer fails, or `main` forgets to call `forkspawn::init()`.
 //!
 //! ```text
 //! cargo run -q --example worker_failure -- fork --fail panic
@@ -34,7 +35,8 @@ enum Failure {
     Panic,
     /// The task calls `exit(3)` on input 3
     Exit,
-    /// The task is killed by SIGKILL on input 3, as by the kernel's out-of-memory killer
+    /// The task is killed by SIGKILL on input 3, as by the kernel's out-of-memory
+    /// killer
     Signal,
     /// The initializer returns an error in every worker
     Initializer,
@@ -52,7 +54,11 @@ struct Args {
     #[arg(long, value_enum, default_value = "none")]
     fail: Failure,
     /// How many workers
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(
+        long,
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u16).range(1..=64),
+    )]
     workers: u16,
 }
 
@@ -113,7 +119,8 @@ fn run(args: &Args) -> Result<(), PoolError> {
 }
 // ANCHOR_END: main
 
-/// Asks the kernel whether this process still has a child, running or waiting to be reaped.
+/// Asks the kernel whether this process still has a child, running or waiting to be
+/// reaped.
 fn children_left() -> &'static str {
     match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
         Err(Errno::ECHILD) => "none (waitpid: ECHILD)",

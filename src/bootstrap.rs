@@ -1,4 +1,5 @@
-//! How a process learns what it is: the main program, a forked worker, or a spawned worker.
+//! How a process learns what it is: the main program, a forked worker, or a spawned
+//! worker.
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -10,11 +11,13 @@ use std::sync::{Mutex, PoisonError};
 use crate::channel::Channel;
 use crate::worker;
 
-/// The argument a spawned worker is started with, followed by its name. Python's spawned
-/// workers carry `--multiprocessing-fork` on their command line for the same purpose.
+/// The argument a spawned worker is started with, followed by its name. Python's
+/// spawned workers carry `--multiprocessing-fork` on their command line for the same
+/// purpose.
 pub(crate) const WORKER_FLAG: &str = "--forkspawn-worker";
 
-/// Set in a forked worker; found on the command line in a spawned one; `MainProcess` otherwise.
+/// Set in a forked worker; found on the command line in a spawned one; `MainProcess`
+/// otherwise.
 static PROCESS_NAME: Mutex<Option<String>> = Mutex::new(None);
 
 /// True once a spawned worker has entered [`init`] and serves tasks.
@@ -23,11 +26,12 @@ static SERVING: AtomicBool = AtomicBool::new(false);
 // ANCHOR: init
 /// Turns a spawned worker into a worker; returns at once in every other process.
 ///
-/// Call it near the top of `main`. A spawned worker executes the program from the start, so
-/// everything in `main` before this call runs again in each spawned worker, as a Python
-/// module's top level runs again in each spawned child (there named `__mp_main__`). Everything
-/// after it is the analogue of `if __name__ == "__main__":` and runs in the parent only.
-/// A forked worker never runs `main` at all: it is a copy of the parent taken inside the pool.
+/// Call it near the top of `main`. A spawned worker executes the program from the
+/// start, so everything in `main` before this call runs again in each spawned worker,
+/// as a Python module's top level runs again in each spawned child (there named
+/// `__mp_main__`). Everything after it is the analogue of `if __name__ == "__main__":`
+/// and runs in the parent only. A forked worker never runs `main` at all: it is a copy
+/// of the parent taken inside the pool.
 pub fn init() {
     let Some(name) = spawned_worker_name() else {
         return;
@@ -36,7 +40,9 @@ pub fn init() {
     let code = match channel_from_stdin() {
         Ok(stream) => worker::serve(&name, Channel::from_stream(stream)),
         Err(error) => {
-            eprintln!("{name}: cannot take the channel to the parent from standard input: {error}");
+            eprintln!(
+                "{name}: cannot take the channel to the parent from standard input: {error}"
+            );
             1
         }
     };
@@ -48,19 +54,23 @@ pub fn init() {
 /// `SpawnProcess-2`, …
 pub fn current_process_name() -> String {
     let mut name = PROCESS_NAME.lock().unwrap_or_else(PoisonError::into_inner);
-    name.get_or_insert_with(|| spawned_worker_name().unwrap_or_else(|| "MainProcess".to_owned()))
-        .clone()
+    name.get_or_insert_with(|| {
+        spawned_worker_name().unwrap_or_else(|| "MainProcess".to_owned())
+    })
+    .clone()
 }
 
 /// Names a forked worker, which inherited its parent's name.
 pub(crate) fn set_current_process_name(name: &str) {
-    *PROCESS_NAME.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.to_owned());
+    *PROCESS_NAME.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some(name.to_owned());
 }
 
-/// True in a spawned worker whose `main` has not handed control to [`init`]: a program that
-/// forgot to call it, and would otherwise start workers of its own, each of which would do the
-/// same. (Python refuses in the same spot, with "An attempt has been made to start a new
-/// process before the current process has finished its bootstrapping phase".)
+/// True in a spawned worker whose `main` has not handed control to [`init`]: a program
+/// that forgot to call it, and would otherwise start workers of its own, each of which
+/// would do the same. (Python refuses in the same spot, with "An attempt has been made
+/// to start a new process before the current process has finished its bootstrapping
+/// phase".)
 pub(crate) fn is_uninitialized_spawned_worker() -> bool {
     spawned_worker_name().is_some() && !SERVING.load(Ordering::Relaxed)
 }
@@ -73,9 +83,9 @@ fn spawned_worker_name() -> Option<String> {
     Some(args.next()?.to_string_lossy().into_owned())
 }
 
-/// The program's command line as the user gave it: a spawned worker's starts with the worker
-/// flag and its name, which are taken out. Python's spawn likewise hands the parent's
-/// `sys.argv` to the child.
+/// The program's command line as the user gave it: a spawned worker's starts with the
+/// worker flag and its name, which are taken out. Python's spawn likewise hands the
+/// parent's `sys.argv` to the child.
 pub fn program_args() -> Vec<OsString> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|flag| flag == WORKER_FLAG) {
@@ -85,8 +95,9 @@ pub fn program_args() -> Vec<OsString> {
 }
 
 /// The parent hands a spawned worker its end of the channel as standard input, the one
-/// descriptor `posix_spawn` passes without help. The worker moves it to a fresh descriptor and
-/// puts `/dev/null` in its place, as Python does for its workers' standard input.
+/// descriptor `posix_spawn` passes without help. The worker moves it to a fresh
+/// descriptor and puts `/dev/null` in its place, as Python does for its workers'
+/// standard input.
 fn channel_from_stdin() -> io::Result<UnixStream> {
     let channel: OwnedFd = io::stdin().as_fd().try_clone_to_owned()?;
     worker::detach_stdin()?;

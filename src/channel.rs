@@ -1,9 +1,11 @@
-//! The pipe between the pool and one worker: a Unix socket pair carrying one JSON message a line.
+//! The pipe between the pool and one worker: a Unix socket pair carrying one JSON
+//! message a line.
 //!
-//! A forked worker inherits a copy of *every* descriptor of its parent, the other workers'
-//! sockets included. A worker holding a sibling's socket keeps that sibling from ever seeing
-//! end-of-file, so the pool could never shut it down. Every socket made here is therefore listed
-//! in [`OPEN_SOCKETS`], and a forked worker closes all of them but its own ([`ForkGuard`]).
+//! A forked worker inherits a copy of *every* descriptor of its parent, the other
+//! workers' sockets included. A worker holding a sibling's socket keeps that sibling
+//! from ever seeing end-of-file, so the pool could never shut it down. Every socket
+//! made here is therefore listed in [`OPEN_SOCKETS`], and a forked worker closes all of
+//! them but its own ([`ForkGuard`]).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -75,7 +77,8 @@ impl Drop for PoolSocket {
     }
 }
 
-/// Makes a connected pair: the pool keeps the [`Channel`], the worker gets the other end.
+/// Makes a connected pair: the pool keeps the [`Channel`], the worker gets the other
+/// end.
 pub(crate) fn pair() -> io::Result<(Channel, PoolSocket)> {
     let (pool_end, worker_end) = UnixStream::pair()?;
     Ok((
@@ -84,8 +87,8 @@ pub(crate) fn pair() -> io::Result<(Channel, PoolSocket)> {
     ))
 }
 
-/// Held across `fork()`: no other thread can open or close a pool socket meanwhile, and the
-/// child learns exactly which inherited descriptors belong to other channels.
+/// Held across `fork()`: no other thread can open or close a pool socket meanwhile, and
+/// the child learns exactly which inherited descriptors belong to other channels.
 pub(crate) struct ForkGuard(MutexGuard<'static, Vec<RawFd>>);
 
 impl ForkGuard {
@@ -93,7 +96,8 @@ impl ForkGuard {
         ForkGuard(open_sockets())
     }
 
-    /// In the forked child: closes every pool socket except `keep`, and forgets them all.
+    /// In the forked child: closes every pool socket except `keep`, and forgets them
+    /// all.
     pub(crate) fn close_inherited_except(mut self, keep: &PoolSocket) {
         let keep = keep.0.as_raw_fd();
         for &fd in self.0.iter().filter(|&&fd| fd != keep) {
@@ -119,7 +123,8 @@ impl Channel {
         }
     }
 
-    /// The worker's side: its end of the pair, received by fork or through standard input.
+    /// The worker's side: its end of the pair, received by fork or through standard
+    /// input.
     pub(crate) fn from_stream(stream: UnixStream) -> Self {
         Channel::new(PoolSocket::new(stream))
     }
@@ -144,8 +149,8 @@ impl Channel {
         Ok(Some(serde_json::from_str(&line)?))
     }
 
-    /// True when a message has already been read from the socket but not yet received, so
-    /// that `poll` would not report it.
+    /// True when a message has already been read from the socket but not yet received,
+    /// so that `poll` would not report it.
     pub(crate) fn has_buffered_input(&self) -> bool {
         !self.socket.buffer().is_empty()
     }

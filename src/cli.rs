@@ -1,4 +1,5 @@
-//! Command-line plumbing shared by the book's programs: one-line errors, never a backtrace.
+//! Command-line plumbing shared by the book's programs: one-line errors, never a
+//! backtrace.
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -6,8 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-/// Parses the command line (without a spawned worker's flag and name). `--help` prints help and exits 0; a bad argument prints one line,
-/// `error: …`, and exits with code 2.
+/// Parses the command line (without a spawned worker's flag and name). `--help` prints
+/// help and exits 0; a bad argument prints one line, `error: …`, and exits with code 2.
 pub fn parse_args<A: Parser>() -> A {
     match A::try_parse_from(crate::bootstrap::program_args()) {
         Ok(args) => args,

@@ -1,14 +1,15 @@
-//! The printer the book's programs use: every line says which process wrote it, and when.
+//! The printer the book's programs use: every line says which process wrote it, and
+//! when.
 //!
 //! ```text
 //! MainProcess      [ 0.00s] Start subprocess with 'spawn' method
 //!   SpawnProcess-1 [ 1.00s] [FUNC SCOPE] List(0x5633f3e0a0c8) initially : ["Initial value"]
 //! ```
 //!
-//! The clock is a lazily started static: it starts at this process's first line. A forked
-//! worker inherits it already running and continues the parent's count; a spawned worker is a
-//! new execution of the program and starts its own at 0.00s, as Python's `print_ts` at module
-//! scope does in the article.
+//! The clock is a lazily started static: it starts at this process's first line. A
+//! forked worker inherits it already running and continues the parent's count; a
+//! spawned worker is a new execution of the program and starts its own at 0.00s, as
+//! Python's `print_ts` at module scope does in the article.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -21,9 +22,11 @@ use crate::bootstrap::current_process_name;
 static CLOCK: LazyLock<Instant> = LazyLock::new(Instant::now);
 // ANCHOR_END: clock
 
-/// Colour only on a terminal, and never when `NO_COLOR` is set to anything (no-color.org).
+/// Colour only on a terminal, and never when `NO_COLOR` is set to anything
+/// (no-color.org).
 static COLOUR: LazyLock<bool> = LazyLock::new(|| {
-    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 });
 
 const BOLD: &str = "\x1b[1m";
@@ -38,8 +41,9 @@ macro_rules! say {
     };
 }
 
-/// Prints one line, in a single write, so that lines of different processes sharing standard
-/// output never interleave within a line. Use it through [`say!`](crate::say!).
+/// Prints one line, in a single write, so that lines of different processes sharing
+/// standard output never interleave within a line. Use it through
+/// [`say!`](crate::say!).
 pub fn say(message: fmt::Arguments<'_>) {
     let seconds = CLOCK.elapsed().as_secs_f64();
     let line = format_line(&current_process_name(), seconds, *COLOUR, message);
@@ -52,14 +56,21 @@ pub fn say(message: fmt::Arguments<'_>) {
 
 /// The main process's name is bold and on the left, workers' on the right, as in the
 /// article's transcripts.
-fn format_line(process: &str, seconds: f64, colour: bool, message: fmt::Arguments<'_>) -> String {
+fn format_line(
+    process: &str,
+    seconds: f64,
+    colour: bool,
+    message: fmt::Arguments<'_>,
+) -> String {
     let (bold, green, reset) = if colour {
         (BOLD, BOLD_GREEN, RESET)
     } else {
         ("", "", "")
     };
     if process == "MainProcess" {
-        format!("{bold}{process:<16}{reset} [{green}{seconds:>5.2}s{reset}] {message}\n")
+        format!(
+            "{bold}{process:<16}{reset} [{green}{seconds:>5.2}s{reset}] {message}\n"
+        )
     } else {
         format!("{process:>16} [{green}{seconds:>5.2}s{reset}] {message}\n")
     }

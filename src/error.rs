@@ -1,4 +1,5 @@
-//! What can go wrong in a pool, each said in one line that names the worker and the cause.
+//! What can go wrong in a pool, each said in one line that names the worker and the
+//! cause.
 
 use std::fmt;
 use std::io;
@@ -44,7 +45,9 @@ impl fmt::Display for Stage {
         match self {
             Stage::Starting => write!(f, "while starting"),
             Stage::Initializer { name } => write!(f, "in the initializer {name}"),
-            Stage::Task { name, input } => write!(f, "while running {name} on input {input}"),
+            Stage::Task { name, input } => {
+                write!(f, "while running {name} on input {input}")
+            }
             Stage::ShuttingDown => write!(f, "while shutting down"),
         }
     }
@@ -53,7 +56,8 @@ impl fmt::Display for Stage {
 /// An error of a [`Pool`](crate::Pool). Its `Display` is one line, fit for `error: …`.
 #[derive(Debug)]
 pub enum PoolError {
-    /// A spawned worker reached `Pool::new` because `main` never called `forkspawn::init()`.
+    /// A spawned worker reached `Pool::new` because `main` never called
+    /// `forkspawn::init()`.
     NotInitialized,
     /// The worker could not be started.
     Launch { worker: String, source: io::Error },
@@ -71,7 +75,8 @@ pub enum PoolError {
     },
     /// The worker's initializer returned an error.
     InitializerFailed { worker: String, message: String },
-    /// The worker could not run the request (no such task here, or an input it cannot decode).
+    /// The worker could not run the request (no such task here, or an input it cannot
+    /// decode).
     Refused {
         worker: String,
         stage: Stage,
@@ -95,7 +100,9 @@ impl fmt::Display for PoolError {
                 "this process was started as a spawned worker, but main did not call \
                  forkspawn::init() before starting a pool"
             ),
-            PoolError::Launch { worker, source } => write!(f, "cannot start {worker}: {source}"),
+            PoolError::Launch { worker, source } => {
+                write!(f, "cannot start {worker}: {source}")
+            }
             PoolError::Died {
                 worker,
                 stage,
@@ -127,7 +134,9 @@ impl fmt::Display for PoolError {
 impl std::error::Error for PoolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PoolError::Launch { source, .. } | PoolError::Channel { source, .. } => Some(source),
+            PoolError::Launch { source, .. } | PoolError::Channel { source, .. } => {
+                Some(source)
+            }
             _ => None,
         }
     }

@@ -1,7 +1,7 @@
 //! # forkspawn
 //!
-//! A small process pool with two ways to start a worker, written to be read beside the book
-//! *Fork or Spawn*:
+//! A small process pool with two ways to start a worker, written to be read beside the
+//! book *Fork or Spawn*:
 //!
 //! - **fork** copies the running parent: the worker starts with the parent's memory, descriptors,
 //!   signal dispositions and address layout, and never runs `main`;
@@ -24,8 +24,9 @@
 //! }
 //! ```
 //!
-//! The pool never asks how a worker was started: each start method lives in a file of its own
-//! (`popen_fork.rs`, `popen_spawn.rs`) behind the small `Popen` trait in `start_method.rs`.
+//! The pool never asks how a worker was started: each start method lives in a file of
+//! its own (`popen_fork.rs`, `popen_spawn.rs`) behind the small `Popen` trait in
+//! `start_method.rs`.
 
 mod bootstrap;
 mod channel;

@@ -1,8 +1,8 @@
 //! A pool of worker processes in the spirit of Python's `ProcessPoolExecutor`.
 //!
-//! The pool talks to every worker through its own socket and waits on all of them at once with
-//! `poll(2)`, from the calling thread: it starts no thread of its own, so forking a worker never
-//! happens behind another thread's back.
+//! The pool talks to every worker through its own socket and waits on all of them at
+//! once with `poll(2)`, from the calling thread: it starts no thread of its own, so
+//! forking a worker never happens behind another thread's back.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -20,14 +20,16 @@ use crate::error::{PoolError, Stage, WorkerExit};
 use crate::start_method::{self, Popen, StartMethod};
 use crate::task::{Initializer, Task};
 
-/// Numbers workers across all pools of this process, as Python's `_process_counter` does.
+/// Numbers workers across all pools of this process, as Python's `_process_counter`
+/// does.
 static NEXT_WORKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
 
 /// A fixed set of worker processes that run tasks and send the results back.
 ///
-/// All workers start in [`PoolBuilder::start`] and are reused for every task. Dropping the pool
-/// closes every worker's channel and waits for each worker to exit; [`Pool::shutdown`] does the
-/// same and also reports a worker that did not exit cleanly.
+/// All workers start in [`PoolBuilder::start`] and are reused for every task. Dropping
+/// the pool closes every worker's channel and waits for each worker to exit;
+/// [`Pool::shutdown`] does the same and also reports a worker that did not exit
+/// cleanly.
 pub struct Pool {
     method: StartMethod,
     workers: Vec<Worker>,
@@ -115,11 +117,12 @@ impl Pool {
     }
 
     // ANCHOR: map
-    /// Runs `task` on every input, spread over the workers, and returns the results in the
-    /// order of the inputs.
+    /// Runs `task` on every input, spread over the workers, and returns the results in
+    /// the order of the inputs.
     ///
-    /// A worker that dies, panics or cannot run the task makes `map` return an error naming
-    /// that worker and the cause; the pool then stops and reaps every worker and is broken.
+    /// A worker that dies, panics or cannot run the task makes `map` return an error
+    /// naming that worker and the cause; the pool then stops and reaps every worker and
+    /// is broken.
     pub fn map<I, O>(
         &mut self,
         task: Task<I, O>,
@@ -139,8 +142,8 @@ impl Pool {
     }
     // ANCHOR_END: map
 
-    /// Closes every worker's channel, waits for each worker to exit, and reports the first
-    /// worker that did not exit with code 0.
+    /// Closes every worker's channel, waits for each worker to exit, and reports the
+    /// first worker that did not exit with code 0.
     pub fn shutdown(mut self) -> Result<(), PoolError> {
         self.close_and_reap()
     }
@@ -155,7 +158,8 @@ impl Pool {
         let (channel, worker_end) = channel::pair().map_err(launch_error)?;
         // The worker's end is closed here once the worker holds it, so the pool sees
         // end-of-file on `channel` as soon as the worker is gone.
-        let process = start_method::launch(self.method, &name, worker_end).map_err(launch_error)?;
+        let process = start_method::launch(self.method, &name, worker_end)
+            .map_err(launch_error)?;
         self.workers.push(Worker {
             name,
             process,
@@ -166,10 +170,14 @@ impl Pool {
         Ok(())
     }
 
-    /// Waits for each worker's `Ready`, in order, and has each run the initializer; then waits
-    /// for the initializers' results, in order. Workers start and initialise side by side; a
-    /// failure is reported for the first worker, by number, that failed.
-    fn wait_until_ready(&mut self, initializer: Option<Initializer>) -> Result<(), PoolError> {
+    /// Waits for each worker's `Ready`, in order, and has each run the initializer;
+    /// then waits for the initializers' results, in order. Workers start and initialise
+    /// side by side; a failure is reported for the first worker, by number, that
+    /// failed.
+    fn wait_until_ready(
+        &mut self,
+        initializer: Option<Initializer>,
+    ) -> Result<(), PoolError> {
         for index in 0..self.workers.len() {
             match self.receive_from(index)? {
                 (Stage::Starting, Reply::Ready) => {}
@@ -188,7 +196,8 @@ impl Pool {
         for index in 0..self.workers.len() {
             match self.receive_from(index)? {
                 (stage @ Stage::Initializer { .. }, Reply::Done { output }) => {
-                    let outcome: Result<(), String> = self.decode(index, stage, output)?;
+                    let outcome: Result<(), String> =
+                        self.decode(index, stage, output)?;
                     if let Err(message) = outcome {
                         let worker = self.workers[index].name.clone();
                         return Err(PoolError::InitializerFailed { worker, message });
@@ -225,11 +234,12 @@ impl Pool {
                     name: task.name(),
                     input: position + 1,
                 };
-                let input = serde_json::to_value(input).map_err(|e| PoolError::Refused {
-                    worker: self.workers[index].name.clone(),
-                    stage: stage.clone(),
-                    reason: format!("cannot encode the input: {e}"),
-                })?;
+                let input =
+                    serde_json::to_value(input).map_err(|e| PoolError::Refused {
+                        worker: self.workers[index].name.clone(),
+                        stage: stage.clone(),
+                        reason: format!("cannot encode the input: {e}"),
+                    })?;
                 self.send(index, task.name(), input, stage)?;
             }
             if self.workers.iter().all(|w| w.stage.is_none()) {
@@ -268,7 +278,9 @@ impl Pool {
                 Ok(())
             }
             // The worker is gone: say how it ended rather than what the socket said.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(self.died(index, stage)),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                Err(self.died(index, stage))
+            }
             Err(source) => Err(PoolError::Channel {
                 worker: worker.name.clone(),
                 stage,
@@ -278,8 +290,8 @@ impl Pool {
     }
 
     // ANCHOR: next_reply
-    /// Waits until a busy worker replies or ends, and returns that worker's index, what it was
-    /// doing, and its reply.
+    /// Waits until a busy worker replies or ends, and returns that worker's index, what
+    /// it was doing, and its reply.
     fn next_reply(&mut self) -> Result<(usize, Stage, Reply), PoolError> {
         let index = self.next_readable()?;
         let (stage, reply) = self.receive_from(index)?;
@@ -341,7 +353,10 @@ impl Pool {
                     let index = busy[0];
                     return Err(PoolError::Channel {
                         worker: self.workers[index].name.clone(),
-                        stage: self.workers[index].stage.clone().unwrap_or(Stage::Starting),
+                        stage: self.workers[index]
+                            .stage
+                            .clone()
+                            .unwrap_or(Stage::Starting),
                         source: errno.into(),
                     });
                 }
@@ -397,7 +412,8 @@ impl Pool {
     /// After a failure: kills and reaps every worker, and marks the pool broken.
     fn break_down(&mut self, error: PoolError) -> PoolError {
         self.broken = true;
-        // Kill before closing: a worker that saw its channel close would have time to speak.
+        // Kill before closing: a worker that saw its channel close would have time to
+        // speak.
         for worker in self.workers.iter_mut().filter(|w| !w.reaped) {
             let _ = worker.process.kill();
         }

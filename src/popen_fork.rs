@@ -20,12 +20,13 @@ pub(crate) struct ForkPopen {
 impl ForkPopen {
     // ANCHOR: launch
     pub(crate) fn launch(name: &str, channel: PoolSocket) -> io::Result<Self> {
-        // Whatever sits in the parent's buffers would otherwise be printed by both processes.
+        // Whatever sits in the parent's buffers would otherwise be printed by both
+        // processes.
         worker::flush_std_streams();
         let sockets = ForkGuard::lock();
-        // SAFETY: the child only runs the worker loop and leaves through `_exit`; it never
-        // returns into the parent's code. See the chapter on fork and threads for what a
-        // multi-threaded parent risks here.
+        // SAFETY: the child only runs the worker loop and leaves through `_exit`; it
+        // never returns into the parent's code. See the chapter on fork and threads for
+        // what a multi-threaded parent risks here.
         match unsafe { fork() }? {
             ForkResult::Parent { child } => Ok(ForkPopen { pid: child }),
             ForkResult::Child => {
@@ -57,7 +58,9 @@ impl Popen for ForkPopen {
         loop {
             match waitpid(self.pid, None)? {
                 WaitStatus::Exited(_, code) => return Ok(WorkerExit::Code(code)),
-                WaitStatus::Signaled(_, signal, _) => return Ok(WorkerExit::Signal(signal as i32)),
+                WaitStatus::Signaled(_, signal, _) => {
+                    return Ok(WorkerExit::Signal(signal as i32));
+                }
                 _ => continue, // stopped or continued: not the end
             }
         }

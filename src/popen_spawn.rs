@@ -21,10 +21,10 @@ impl SpawnPopen {
         // The running executable itself, not `argv[0]` (which may be any string) nor a
         // search of PATH (which may find another program).
         let program = std::env::current_exe()?;
-        // Standard input is the one descriptor passed without a `pre_exec` hook, which keeps
-        // `Command` on `posix_spawn`: its cost does not grow with the parent's memory.
-        // After the worker's flag and name comes the parent's own command line, which code
-        // before `init()` sees again, as it would in Python.
+        // Standard input is the one descriptor passed without a `pre_exec` hook, which
+        // keeps `Command` on `posix_spawn`: its cost does not grow with the parent's
+        // memory. After the worker's flag and name comes the parent's own command line,
+        // which code before `init()` sees again, as it would in Python.
         let parent_args = bootstrap::program_args().into_iter().skip(1);
         let child = Command::new(program)
             .args([WORKER_FLAG, name])

@@ -1,8 +1,8 @@
 //! The start methods, and the one seam between the pool and the way a worker starts.
 //!
-//! Like CPython's `multiprocessing/context.py`, this file maps a method to its implementation;
-//! each implementation lives in a file of its own (`popen_fork.rs`, `popen_spawn.rs`), as
-//! CPython's `popen_fork.py` and `popen_spawn_posix.py` do.
+//! Like CPython's `multiprocessing/context.py`, this file maps a method to its
+//! implementation; each implementation lives in a file of its own (`popen_fork.rs`,
+//! `popen_spawn.rs`), as CPython's `popen_fork.py` and `popen_spawn_posix.py` do.
 
 use std::fmt;
 use std::io;
@@ -15,7 +15,8 @@ use crate::error::WorkerExit;
 pub enum StartMethod {
     /// Copy the running parent with `fork()`; the copy serves tasks at once.
     Fork,
-    /// Execute this program again; it runs `main` until `forkspawn::init()`, then serves tasks.
+    /// Execute this program again; it runs `main` until `forkspawn::init()`, then
+    /// serves tasks.
     Spawn,
 }
 
@@ -60,8 +61,12 @@ pub(crate) fn launch(
     channel: PoolSocket,
 ) -> io::Result<Box<dyn Popen>> {
     Ok(match method {
-        StartMethod::Fork => Box::new(crate::popen_fork::ForkPopen::launch(name, channel)?),
-        StartMethod::Spawn => Box::new(crate::popen_spawn::SpawnPopen::launch(name, channel)?),
+        StartMethod::Fork => {
+            Box::new(crate::popen_fork::ForkPopen::launch(name, channel)?)
+        }
+        StartMethod::Spawn => {
+            Box::new(crate::popen_spawn::SpawnPopen::launch(name, channel)?)
+        }
     })
 }
 // ANCHOR_END: popen

@@ -1,11 +1,12 @@
 //! Tasks: functions a worker can be asked to run, found by name.
 //!
-//! Python sends a function to a worker by pickling its qualified name (`module.function`); the
-//! worker imports the module and looks the name up. A Rust program cannot look a function up by
-//! name at run time, and it must not send a function pointer either: a spawned worker is a new
-//! execution of the program, loaded at a different random address. So every function handed to
-//! the pool is entered, at link time, into one table of the program ([`TASKS`]) under its
-//! qualified name, and only that name crosses the process boundary.
+//! Python sends a function to a worker by pickling its qualified name
+//! (`module.function`); the worker imports the module and looks the name up. A Rust
+//! program cannot look a function up by name at run time, and it must not send a
+//! function pointer either: a spawned worker is a new execution of the program, loaded
+//! at a different random address. So every function handed to the pool is entered, at
+//! link time, into one table of the program ([`TASKS`]) under its qualified name, and
+//! only that name crosses the process boundary.
 
 use std::fmt::Display;
 use std::marker::PhantomData;
@@ -14,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// One row of the program's task table: a name and a function that decodes the input, calls the
-/// task and encodes its result.
+/// One row of the program's task table: a name and a function that decodes the input,
+/// calls the task and encodes its result.
 #[doc(hidden)]
 pub struct TaskEntry {
     pub name: &'static str,
@@ -28,10 +29,11 @@ pub struct TaskEntry {
 pub static TASKS: [TaskEntry];
 
 // ANCHOR: task
-/// A function that a pool can run in its workers: `fn(I) -> O`, known by its qualified name.
+/// A function that a pool can run in its workers: `fn(I) -> O`, known by its qualified
+/// name.
 ///
-/// Make one with [`task!`](crate::task!); the macro also enters the function into the program's
-/// task table, so that a spawned worker can find it.
+/// Make one with [`task!`](crate::task!); the macro also enters the function into the
+/// program's task table, so that a spawned worker can find it.
 pub struct Task<I, O> {
     name: &'static str,
     signature: PhantomData<fn(I) -> O>,
@@ -61,8 +63,8 @@ impl<I, O> Clone for Task<I, O> {
 
 impl<I, O> Copy for Task<I, O> {}
 
-/// A function run once in every worker before its first task, like `initializer=` of Python's
-/// `ProcessPoolExecutor`. Make one with [`initializer!`](crate::initializer!).
+/// A function run once in every worker before its first task, like `initializer=` of
+/// Python's `ProcessPoolExecutor`. Make one with [`initializer!`](crate::initializer!).
 #[derive(Clone, Copy)]
 pub struct Initializer {
     name: &'static str,
@@ -81,11 +83,12 @@ impl Initializer {
 }
 
 // ANCHOR: task_macro
-/// Names a function `fn(I) -> O` as a [`Task`] and enters it into the program's task table.
+/// Names a function `fn(I) -> O` as a [`Task`] and enters it into the program's task
+/// table.
 ///
-/// Inputs and results cross between processes as JSON, so `I` and `O` implement serde's traits.
-/// Only a path is accepted, not a closure: like Python's pickle, the pool sends a name, and a
-/// closure has none.
+/// Inputs and results cross between processes as JSON, so `I` and `O` implement serde's
+/// traits. Only a path is accepted, not a closure: like Python's pickle, the pool sends
+/// a name, and a closure has none.
 #[macro_export]
 macro_rules! task {
     ($function:path) => {{
@@ -103,8 +106,9 @@ macro_rules! task {
 }
 // ANCHOR_END: task_macro
 
-/// Names a function `fn()` or `fn() -> Result<(), E>` as a pool [`Initializer`] and enters it
-/// into the program's task table. An `Err` it returns is reported as the initializer's failure.
+/// Names a function `fn()` or `fn() -> Result<(), E>` as a pool [`Initializer`] and
+/// enters it into the program's task table. An `Err` it returns is reported as the
+/// initializer's failure.
 #[macro_export]
 macro_rules! initializer {
     ($function:path) => {{
@@ -114,7 +118,12 @@ macro_rules! initializer {
             name: concat!(module_path!(), "::", stringify!($function), "()"),
             run: |_| $crate::__private::run_initializer($function),
         };
-        $crate::Initializer::new(concat!(module_path!(), "::", stringify!($function), "()"))
+        $crate::Initializer::new(concat!(
+            module_path!(),
+            "::",
+            stringify!($function),
+            "()"
+        ))
     }};
 }
 
@@ -125,11 +134,14 @@ where
     I: DeserializeOwned,
     O: Serialize,
 {
-    let input = serde_json::from_value(input).map_err(|e| format!("cannot decode input: {e}"))?;
-    serde_json::to_value(function(input)).map_err(|e| format!("cannot encode result: {e}"))
+    let input = serde_json::from_value(input)
+        .map_err(|e| format!("cannot decode input: {e}"))?;
+    serde_json::to_value(function(input))
+        .map_err(|e| format!("cannot encode result: {e}"))
 }
 
-/// What an initializer may return: nothing, or a `Result` whose error is shown to the user.
+/// What an initializer may return: nothing, or a `Result` whose error is shown to the
+/// user.
 #[doc(hidden)]
 pub trait InitOutcome {
     fn into_result(self) -> Result<(), String>;

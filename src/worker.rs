@@ -11,13 +11,15 @@ use crate::task;
 /// Exit code of a worker whose task panicked, the code Rust gives a panicking `main`.
 const PANIC_EXIT_CODE: i32 = 101;
 
-/// The message of the last panic, kept by the worker's panic hook for the parent to print.
+/// The message of the last panic, kept by the worker's panic hook for the parent to
+/// print.
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 // ANCHOR: serve
 /// Serves requests until the pool closes the channel; returns the worker's exit code.
 ///
-/// Runs in a forked child straight after `fork()`, and in a spawned child from `init()`.
+/// Runs in a forked child straight after `fork()`, and in a spawned child from
+/// `init()`.
 pub(crate) fn serve(name: &str, mut channel: Channel) -> i32 {
     report_panics_to_parent();
     if channel.send(&Reply::Ready).is_err() {
@@ -26,7 +28,8 @@ pub(crate) fn serve(name: &str, mut channel: Channel) -> i32 {
     loop {
         let request = match channel.receive::<Request>() {
             Ok(Some(request)) => request,
-            // The pool closed the channel (a reset, if it left a reply unread): shut down.
+            // The pool closed the channel (a reset, if it left a reply unread): shut
+            // down.
             Ok(None) => return 0,
             Err(error) if error.kind() == io::ErrorKind::ConnectionReset => return 0,
             Err(error) => {
@@ -66,8 +69,8 @@ fn run(task: &str, input: serde_json::Value) -> Reply {
     }
 }
 
-/// A worker's panic is reported once, by the parent, in one line; the worker keeps the message
-/// for that instead of printing it.
+/// A worker's panic is reported once, by the parent, in one line; the worker keeps the
+/// message for that instead of printing it.
 fn report_panics_to_parent() {
     panic::set_hook(Box::new(|info| {
         let message = info.payload_as_str().unwrap_or("a panic without a message");
@@ -80,14 +83,16 @@ fn report_panics_to_parent() {
     }));
 }
 
-/// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads its
-/// standard input must not steal the terminal's (or a spawned worker's channel's) bytes.
+/// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads
+/// its standard input must not steal the terminal's (or a spawned worker's channel's)
+/// bytes.
 pub(crate) fn detach_stdin() -> io::Result<()> {
     nix::unistd::dup2_stdin(File::open("/dev/null")?)?;
     Ok(())
 }
 
-/// Flushes what the worker printed before it leaves through `_exit`, which flushes nothing.
+/// Flushes what the worker printed before it leaves through `_exit`, which flushes
+/// nothing.
 pub(crate) fn flush_std_streams() {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();

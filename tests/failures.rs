@@ -1,5 +1,6 @@
-//! Failures under both start methods: a worker that dies, a bad command line, and a parent that
-//! is killed. Each case runs a chapter's program with a time limit: a hung child fails the test.
+//! Failures under both start methods: a worker that dies, a bad command line, and a
+//! parent that is killed. Each case runs a chapter's program with a time limit: a hung
+//! child fails the test.
 
 mod common;
 
@@ -93,7 +94,11 @@ fn without_init_a_spawned_worker_refuses_to_start_a_pool_and_fork_does_not_care(
     let outcome = run("worker_failure", &["spawn", "--fail", "forget-init"]);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.output);
     let errors = error_lines(&outcome.output);
-    assert!(errors.contains(&"error: worker SpawnProcess-1 exited with code 1 while starting"));
+    assert!(
+        errors.contains(
+            &"error: worker SpawnProcess-1 exited with code 1 while starting"
+        )
+    );
     assert!(
         errors
             .iter()
@@ -137,8 +142,9 @@ fn bad_command_lines_get_one_line_and_status_2() {
     assert!(outcome.output.contains("How the two workers start"));
 }
 
-/// Workers must not outlive a parent that is killed outright: each leaves when its channel
-/// closes. This test process becomes the orphans' reaper, so it can wait for every one of them.
+/// Workers must not outlive a parent that is killed outright: each leaves when its
+/// channel closes. This test process becomes the orphans' reaper, so it can wait for
+/// every one of them.
 #[test]
 fn workers_leave_when_the_parent_is_killed() {
     prctl::set_child_subreaper(true).unwrap();

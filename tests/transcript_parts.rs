@@ -1,5 +1,6 @@
-//! Unit tests of the transcript checker's parts, which live in `tests/transcript/`. The checker
-//! itself (`tests/transcripts.rs`) has a harness of its own, which runs no `#[test]`.
+//! Unit tests of the transcript checker's parts, which live in `tests/transcript/`. The
+//! checker itself (`tests/transcripts.rs`) has a harness of its own, which runs no
+//! `#[test]`.
 
 // The checker uses what these tests do not.
 #![allow(dead_code)]
@@ -14,7 +15,8 @@ mod reading_the_book {
     use std::fs;
 
     fn blocks_of(text: &str) -> Result<Vec<Block>, String> {
-        let dir = std::env::temp_dir().join(format!("forkspawn-md-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("forkspawn-md-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let file = dir.join(format!("{}.md", text.len()));
         fs::write(&file, text).unwrap();
@@ -47,8 +49,9 @@ mod reading_the_book {
                 .unwrap_err()
                 .contains("found `$ python3 demo.py fork`")
         );
-        let marked =
-            blocks_of("```console\n# not run: needs macOS\n$ python3 demo.py fork\nout\n```\n");
+        let marked = blocks_of(
+            "```console\n# not run: needs macOS\n$ python3 demo.py fork\nout\n```\n",
+        );
         assert_eq!(
             marked.unwrap()[0].command,
             Command::NotRun {
@@ -152,7 +155,8 @@ MainProcess      [ 2.01s] finally 0x55aa10
 
     #[test]
     fn catches_an_address_made_different_from_an_equal_one() {
-        // The book shows one list in every process; a run showing a second list must fail.
+        // The book shows one list in every process; a run showing a second list must
+        // fail.
         let run = BOOK.replace("saw 0x55aa10 in pid 300", "saw 0x66bb20 in pid 300");
         let diff = assert_rejected(&run);
         assert!(diff.contains("<addr 2>"), "{diff}");
@@ -160,7 +164,8 @@ MainProcess      [ 2.01s] finally 0x55aa10
 
     #[test]
     fn catches_an_address_made_equal_to_a_different_one() {
-        let book = "MainProcess [ 0.00s] a 0x1000\n  SpawnProcess-1 [ 0.00s] b 0x2000\n";
+        let book =
+            "MainProcess [ 0.00s] a 0x1000\n  SpawnProcess-1 [ 0.00s] b 0x2000\n";
         let run = "MainProcess [ 0.00s] a 0x3000\n  SpawnProcess-1 [ 0.00s] b 0x3000\n";
         compare(book, run).unwrap_err();
     }

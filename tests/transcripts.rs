@@ -1,11 +1,14 @@
-//! Every console transcript in the book, run again and compared with what the book shows.
+//! Every console transcript in the book, run again and compared with what the book
+//! shows.
 //!
-//! Each ```console block of a chapter linked from `src/SUMMARY.md` becomes one test, named
-//! after its file, line and command (`cargo test --test transcripts -- module-scope` runs one
-//! chapter's). What "the same" means is in `transcript/normalise.rs`.
+//! Each ```console block of a chapter linked from `src/SUMMARY.md` becomes one test,
+//! named after its file, line and command (`cargo test --test transcripts --
+//! module-scope` runs one chapter's). What "the same" means is in
+//! `transcript/normalise.rs`.
 //!
-//! Overwrite mode: `TRANSCRIPTS=overwrite cargo test --test transcripts` writes the output of
-//! fresh runs into the blocks instead of comparing. Transcripts are never typed by hand.
+//! Overwrite mode: `TRANSCRIPTS=overwrite cargo test --test transcripts` writes the
+//! output of fresh runs into the blocks instead of comparing. Transcripts are never
+//! typed by hand.
 
 mod common;
 mod transcript;

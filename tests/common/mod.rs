@@ -1,6 +1,6 @@
-//! Running the book's programs from tests: built once, run in a process group of their own,
-//! with a time limit, and with standard output and standard error in one pipe, as a terminal
-//! shows them.
+//! Running the book's programs from tests: built once, run in a process group of their
+//! own, with a time limit, and with standard output and standard error in one pipe, as
+//! a terminal shows them.
 
 // Each test target uses a part of this module.
 #![allow(dead_code)]
@@ -26,7 +26,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The output as a transcript shows it: a non-zero end is noted on a last line of its own.
+    /// The output as a transcript shows it: a non-zero end is noted on a last line of
+    /// its own.
     pub fn transcript(&self) -> String {
         let mut text = self.output.clone();
         if !text.is_empty() && !text.ends_with('\n') {
@@ -35,19 +36,23 @@ impl Outcome {
         match (self.status.code(), self.status.signal()) {
             (Some(0), _) => {}
             (Some(code), _) => text.push_str(&format!("[exit status: {code}]\n")),
-            (None, Some(signal)) => text.push_str(&format!("[killed by signal {signal}]\n")),
+            (None, Some(signal)) => {
+                text.push_str(&format!("[killed by signal {signal}]\n"))
+            }
             (None, None) => text.push_str("[ended]\n"),
         }
         text
     }
 }
 
-/// The path of every example program, built once per test process with the current sources.
+/// The path of every example program, built once per test process with the current
+/// sources.
 ///
-/// `cargo test --test transcripts` alone does not rebuild the examples, so the tests build them
-/// themselves; cargo's JSON messages say where each executable is.
+/// `cargo test --test transcripts` alone does not rebuild the examples, so the tests
+/// build them themselves; cargo's JSON messages say where each executable is.
 pub fn example_path(name: &str) -> Result<PathBuf, String> {
-    static EXAMPLES: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
+    static EXAMPLES: OnceLock<Result<HashMap<String, PathBuf>, String>> =
+        OnceLock::new();
     let examples = EXAMPLES.get_or_init(build_examples).as_ref()?;
     examples
         .get(name)
@@ -87,10 +92,14 @@ fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
 
 /// Runs `program` with `args` and no standard input, in a new process group.
 ///
-/// Fails when the program is still running after `limit`, or when any process of its group
-/// (a worker it forked or spawned) is still there after it exits: every process is killed
-/// before this returns, so a hung child fails the test and never hangs it.
-pub fn run(program: &Path, args: &[String], limit: Duration) -> Result<Outcome, String> {
+/// Fails when the program is still running after `limit`, or when any process of its
+/// group (a worker it forked or spawned) is still there after it exits: every process
+/// is killed before this returns, so a hung child fails the test and never hangs it.
+pub fn run(
+    program: &Path,
+    args: &[String],
+    limit: Duration,
+) -> Result<Outcome, String> {
     let started = Instant::now();
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let mut child = {
@@ -106,8 +115,9 @@ pub fn run(program: &Path, args: &[String], limit: Duration) -> Result<Outcome, 
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?
-        // The command, and with it this process's copies of the pipe's write end, is dropped
-        // here: end-of-file comes when the program and all its workers have closed theirs.
+        // The command, and with it this process's copies of the pipe's write end, is
+        // dropped here: end-of-file comes when the program and all its workers have
+        // closed theirs.
     };
     let group = Pid::from_raw(child.id() as i32);
 
@@ -139,7 +149,9 @@ pub fn run(program: &Path, args: &[String], limit: Duration) -> Result<Outcome, 
         Ok(Err(e)) => return Err(format!("cannot wait for the program: {e}")),
         Err(_) => {
             let _ = killpg(group, Signal::SIGKILL);
-            return Err("the program closed its output but did not exit; killed".to_owned());
+            return Err(
+                "the program closed its output but did not exit; killed".to_owned()
+            );
         }
     };
     if killpg(group, None) != Err(Errno::ESRCH) {

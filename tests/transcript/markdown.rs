@@ -63,12 +63,12 @@ impl Block {
 pub const RUN_PREFIX: &str = "$ cargo run -q --example ";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
-/// Every ```console block in `file`. A block whose first line is neither a runnable
-/// `$ cargo run -q --example …` nor the marker `# not run: REASON` is an error: nothing is
+/// Every ```console block in `file`. A block whose first line is neither a runnable `$
+/// cargo run -q --example …` nor the marker `# not run: REASON` is an error: nothing is
 /// skipped without saying so.
 pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
-    let text =
-        fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let lines: Vec<&str> = text.lines().collect();
     let mut blocks = Vec::new();
     let mut index = 0;
@@ -81,8 +81,11 @@ pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
         let fence_line = index;
         let close = (index..lines.len())
             .find(|&i| lines[i].trim_end() == "```")
-            .ok_or_else(|| format!("{}:{fence_line}: unclosed code block", file.display()))?;
-        let is_console = opening.trim_start_matches('`').split(',').next() == Some("console");
+            .ok_or_else(|| {
+                format!("{}:{fence_line}: unclosed code block", file.display())
+            })?;
+        let is_console =
+            opening.trim_start_matches('`').split(',').next() == Some("console");
         if is_console {
             blocks.push(parse_block(file, fence_line, &lines[index..close], index)?);
         }
@@ -91,7 +94,12 @@ pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
-fn parse_block(file: &Path, line: usize, body: &[&str], first: usize) -> Result<Block, String> {
+fn parse_block(
+    file: &Path,
+    line: usize,
+    body: &[&str],
+    first: usize,
+) -> Result<Block, String> {
     let place = format!("{}:{line}", file.display());
     let command_line = body.first().copied().unwrap_or_default();
     let command = if let Some(reason) = command_line.strip_prefix(NOT_RUN_MARKER) {
@@ -145,8 +153,8 @@ fn parse_block(file: &Path, line: usize, body: &[&str], first: usize) -> Result<
 
 /// Replaces the expected output of `blocks` (all from one file) with fresh outputs.
 pub fn rewrite(file: &Path, replacements: &[(&Block, String)]) -> Result<(), String> {
-    let text =
-        fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut ordered: Vec<&(&Block, String)> = replacements.iter().collect();
     ordered.sort_by_key(|(block, _)| std::cmp::Reverse(block.body.0));
@@ -156,5 +164,6 @@ pub fn rewrite(file: &Path, replacements: &[(&Block, String)]) -> Result<(), Str
     }
     let mut rewritten = lines.join("\n");
     rewritten.push('\n');
-    fs::write(file, rewritten).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    fs::write(file, rewritten)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))
 }

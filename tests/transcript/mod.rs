@@ -1,4 +1,5 @@
-//! The transcript checker: find the console blocks of the book, run their commands, compare.
+//! The transcript checker: find the console blocks of the book, run their commands,
+//! compare.
 
 pub mod markdown;
 pub mod normalise;

@@ -1,7 +1,7 @@
 //! Comparing a transcript in the book with a fresh run of the same command.
 //!
-//! Some values change from run to run; what they *say* must not. Both sides are normalised the
-//! same way before they are compared:
+//! Some values change from run to run; what they *say* must not. Both sides are
+//! normalised the same way before they are compared:
 //!
 //! - **Processes.** A line that starts with a process name (`MainProcess`, `ForkProcess-1`, …)
 //!   belongs to that process. Lines of one process must come in the same order on both sides;
@@ -18,8 +18,9 @@ use std::fmt::Write;
 
 use regex_lite::Regex;
 
-/// How far apart two elapsed times may be and still match. The book's programs sleep whole
-/// seconds, so this is loose enough for a busy machine and tight enough to tell 1 s from 2 s.
+/// How far apart two elapsed times may be and still match. The book's programs sleep
+/// whole seconds, so this is loose enough for a busy machine and tight enough to tell 1
+/// s from 2 s.
 pub const SECONDS_TOLERANCE: f64 = 0.5;
 
 /// A value that varies from run to run, renamed by its relations to the others.
@@ -68,8 +69,8 @@ impl Line {
         text
     }
 
-    /// Where both lines have an elapsed time at the same place and the two are close enough,
-    /// takes `expected`'s, so that only real differences remain.
+    /// Where both lines have an elapsed time at the same place and the two are close
+    /// enough, takes `expected`'s, so that only real differences remain.
     fn align_seconds(&mut self, expected: &Line) {
         if self.pieces.len() != expected.pieces.len() {
             return;
@@ -84,7 +85,8 @@ impl Line {
     }
 }
 
-/// Lines grouped by process, processes in a fixed order (by name), lines in their order.
+/// Lines grouped by process, processes in a fixed order (by name), lines in their
+/// order.
 struct Normalised {
     processes: BTreeMap<String, Vec<Line>>,
 }
@@ -139,9 +141,14 @@ fn normalise(transcript: &str) -> Normalised {
                         ));
                     } else if let Some(pid) = captures.name("pid") {
                         pieces.push(Piece::Text(format!("pid{}", &captures["sep"])));
-                        pieces.push(Piece::Renamed(Kind::Pid, rename(Kind::Pid, pid.as_str())));
+                        pieces.push(Piece::Renamed(
+                            Kind::Pid,
+                            rename(Kind::Pid, pid.as_str()),
+                        ));
                     } else if let Some(seconds) = captures.name("secs") {
-                        pieces.push(Piece::Seconds(seconds.as_str().parse().unwrap_or(f64::NAN)));
+                        pieces.push(Piece::Seconds(
+                            seconds.as_str().parse().unwrap_or(f64::NAN),
+                        ));
                         pieces.push(Piece::Text("s".to_owned()));
                     }
                     last = whole.end();
@@ -158,7 +165,8 @@ fn normalise(transcript: &str) -> Normalised {
 
 /// Compares a transcript from the book with the output of a fresh run.
 ///
-/// Returns `Err` with a unified diff of the two normalised transcripts when they differ.
+/// Returns `Err` with a unified diff of the two normalised transcripts when they
+/// differ.
 pub fn compare(expected: &str, actual: &str) -> Result<(), String> {
     let expected = normalise(expected);
     let mut actual = normalise(actual);
