@@ -29,6 +29,12 @@ static COLOUR: LazyLock<bool> = LazyLock::new(|| {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 });
 
+/// Whether the book's programs colour what they print: standard output is a terminal and
+/// `NO_COLOR` is unset or empty. Decided once, at first use.
+pub fn colour_enabled() -> bool {
+    *COLOUR
+}
+
 const BOLD: &str = "\x1b[1m";
 const BOLD_GREEN: &str = "\x1b[1;32m";
 const RESET: &str = "\x1b[0m";
@@ -46,7 +52,7 @@ macro_rules! say {
 /// [`say!`](crate::say!).
 pub fn say(message: fmt::Arguments<'_>) {
     let seconds = CLOCK.elapsed().as_secs_f64();
-    let line = format_line(&current_process_name(), seconds, *COLOUR, message);
+    let line = format_line(&current_process_name(), seconds, colour_enabled(), message);
     let mut stdout = io::stdout().lock();
     // A closed standard output is no reason for a worker to die.
     let _ = stdout

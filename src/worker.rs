@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use crate::channel::{Channel, Reply, Request};
@@ -70,16 +71,25 @@ fn run(task: &str, input: serde_json::Value) -> Reply {
 }
 
 /// A worker's panic is reported once, by the parent, in one line; the worker keeps the
-/// message for that instead of printing it.
+/// message for that instead of printing it. With `RUST_BACKTRACE` set, the worker also prints
+/// Rust's usual report, backtrace included.
 fn report_panics_to_parent() {
-    panic::set_hook(Box::new(|info| {
+    let usual_report = panic::take_hook();
+    let backtrace_wanted = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+    panic::set_hook(Box::new(move |info| {
         let message = info.payload_as_str().unwrap_or("a panic without a message");
+        // The program's own files have relative paths; a dependency's have absolute paths
+        // into cargo's registry, which name nothing the user can act on.
         let place = info
             .location()
+            .filter(|l| Path::new(l.file()).is_relative())
             .map(|l| format!(" (at {}:{})", l.file(), l.line()))
             .unwrap_or_default();
         *LAST_PANIC.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(format!("{message}{place}"));
+        if backtrace_wanted {
+            usual_report(info);
+        }
     }));
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use forkspawn::StartMethod;
 use nix::errno::Errno;
 use nix::sys::prctl;
+use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
@@ -142,9 +143,25 @@ fn bad_command_lines_get_one_line_and_status_2() {
     assert!(outcome.output.contains("How the two workers start"));
 }
 
-/// Workers must not outlive a parent that is killed outright: each leaves when its
-/// channel closes. This test process becomes the orphans' reaper, so it can wait for
-/// every one of them.
+#[test]
+fn rust_backtrace_brings_back_the_workers_own_panic_report() {
+    let program = common::example_path("worker_failure").unwrap();
+    let args = ["fork", "--fail", "panic"].map(String::from);
+    let outcome =
+        common::run_with_env(&program, &args, &[("RUST_BACKTRACE", "1")], LIMIT)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let output = outcome.output;
+    assert!(
+        output.contains("panicked at examples/worker_failure.rs"),
+        "{output}"
+    );
+    assert!(output.contains("stack backtrace"), "{output}");
+    assert_eq!(error_lines(&output).len(), 1, "{output}");
+}
+
+/// Workers must not outlive a parent that is killed outright: each leaves when its channel
+/// closes. This test process becomes the orphans' reaper, so it can wait for every one of
+/// them; every wait has a deadline.
 #[test]
 fn workers_leave_when_the_parent_is_killed() {
     prctl::set_child_subreaper(true).unwrap();
@@ -159,39 +176,47 @@ fn workers_leave_when_the_parent_is_killed() {
             .spawn()
             .unwrap();
         let group = Pid::from_raw(parent.id() as i32);
-        let mut output = BufReader::new(parent.stdout.take().unwrap());
+        let kill_group = || {
+            let _ = killpg(group, Signal::SIGKILL);
+        };
+
+        // Every line the program and its workers print, then `None` once all of them have
+        // closed standard output, then once every orphan of the group has been reaped.
+        let output = BufReader::new(parent.stdout.take().unwrap());
+        let (lines, received) = mpsc::channel();
+        thread::spawn(move || {
+            for line in output.lines().map_while(Result::ok) {
+                let _ = lines.send(Some(line));
+            }
+            while waitpid(Pid::from_raw(-group.as_raw()), None).is_ok() {}
+            let _ = lines.send(None);
+        });
+        let next_line = || {
+            received.recv_timeout(LIMIT).unwrap_or_else(|_| {
+                kill_group();
+                panic!("{method}: nothing happened for {LIMIT:?}")
+            })
+        };
+
         // Kill the parent when the first worker is idle, waiting for a request, and the
         // second still busy with input 2 (1.5 s): both ways a worker can be orphaned.
-        let mut line = String::new();
-        while !line.contains("input 4: done") {
-            line.clear();
-            assert_ne!(
-                output.read_line(&mut line).unwrap(),
-                0,
-                "no `input 4: done`"
-            );
+        loop {
+            match next_line() {
+                Some(line) if line.contains("input 4: done") => break,
+                Some(_) => continue,
+                None => panic!("{method}: the program ended before `input 4: done`"),
+            }
         }
         parent.kill().unwrap();
         parent.wait().unwrap();
-
-        let (done, finished) = mpsc::channel();
-        thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = output.read_to_string(&mut rest);
-            // Every orphan was reparented to this process: reap them all.
-            while waitpid(Pid::from_raw(-group.as_raw()), None).is_ok() {}
-            let _ = done.send(rest);
-        });
-        let rest = finished.recv_timeout(LIMIT).unwrap_or_else(|_| {
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-            panic!("{method}: workers still running {LIMIT:?} after their parent was killed")
-        });
-        assert!(
-            !rest.contains("squares"),
-            "{method}: the parent was dead\n{rest}"
-        );
+        while let Some(line) = next_line() {
+            assert!(
+                !line.contains("squares"),
+                "{method}: the parent was dead: {line}"
+            );
+        }
         assert_eq!(
-            nix::sys::signal::killpg(group, None),
+            killpg(group, None),
             Err(Errno::ESRCH),
             "{method}: a process of the group is left"
         );

@@ -29,7 +29,9 @@ const TIME_LIMIT: Duration = Duration::from_secs(60);
 type Rewrites = Arc<Mutex<Vec<(Block, String)>>>;
 
 fn main() -> ExitCode {
-    let arguments = Arguments::from_args();
+    let mut arguments = Arguments::from_args();
+    // The book's programs mostly sleep: run more of them at once than there are cores.
+    arguments.test_threads.get_or_insert(4);
     let overwrite = std::env::var("TRANSCRIPTS").is_ok_and(|mode| mode == "overwrite");
     let book_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let blocks = match book_blocks(&book_src) {

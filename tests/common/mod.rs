@@ -100,6 +100,16 @@ pub fn run(
     args: &[String],
     limit: Duration,
 ) -> Result<Outcome, String> {
+    run_with_env(program, args, &[], limit)
+}
+
+/// [`run`], with these variables added to the environment.
+pub fn run_with_env(
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Result<Outcome, String> {
     let started = Instant::now();
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let mut child = {
@@ -112,6 +122,7 @@ pub fn run(
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LOG")
             .env_remove("CLICOLOR_FORCE")
+            .envs(env.iter().copied())
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?
