@@ -28,11 +28,14 @@
 //! its own (`popen_fork.rs`, `popen_spawn.rs`) behind the small `Popen` trait in
 //! `start_method.rs`.
 
+pub mod ballast;
 mod bootstrap;
 mod channel;
 pub mod cli;
 pub mod console;
 mod error;
+#[cfg(target_os = "linux")]
+pub mod inspect;
 mod pool;
 #[cfg(unix)]
 mod popen_fork;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::bootstrap;
 use crate::channel::{self, Channel, Reply, Request};
 use crate::error::{PoolError, Stage, WorkerExit};
-use crate::start_method::{self, Popen, StartMethod};
+use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
 use crate::task::{Initializer, Task};
 
 /// Numbers workers across all pools of this process, as Python's `_process_counter`
@@ -32,6 +32,7 @@ static NEXT_WORKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
 /// cleanly.
 pub struct Pool {
     method: StartMethod,
+    env_remove: Vec<String>,
     workers: Vec<Worker>,
     broken: bool,
 }
@@ -54,6 +55,7 @@ pub struct PoolBuilder {
     method: StartMethod,
     workers: usize,
     initializer: Option<Initializer>,
+    env_remove: Vec<String>,
 }
 
 impl PoolBuilder {
@@ -69,6 +71,14 @@ impl PoolBuilder {
         self
     }
 
+    /// Starts workers without the environment variable `name`. A spawned worker never
+    /// receives it. A forked worker removes it from its environment at once, but it holds
+    /// a copy of the parent's memory, where the value may still be found.
+    pub fn env_remove(mut self, name: impl Into<String>) -> Self {
+        self.env_remove.push(name.into());
+        self
+    }
+
     /// Starts every worker, waits until each is ready and has run the initializer.
     pub fn start(self) -> Result<Pool, PoolError> {
         if bootstrap::is_uninitialized_spawned_worker() {
@@ -76,6 +86,7 @@ impl PoolBuilder {
         }
         let mut pool = Pool {
             method: self.method,
+            env_remove: self.env_remove,
             workers: Vec::with_capacity(self.workers),
             broken: false,
         };
@@ -103,6 +114,7 @@ impl Pool {
             method,
             workers: 1,
             initializer: None,
+            env_remove: Vec::new(),
         }
     }
 
@@ -158,7 +170,11 @@ impl Pool {
         let (channel, worker_end) = channel::pair().map_err(launch_error)?;
         // The worker's end is closed here once the worker holds it, so the pool sees
         // end-of-file on `channel` as soon as the worker is gone.
-        let process = start_method::launch(self.method, &name, worker_end)
+        let spec = WorkerSpec {
+            name: &name,
+            env_remove: &self.env_remove,
+        };
+        let process = start_method::launch(self.method, &spec, worker_end)
             .map_err(launch_error)?;
         self.workers.push(Worker {
             name,

@@ -9,7 +9,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 use crate::bootstrap;
 use crate::channel::{Channel, ForkGuard, PoolSocket};
 use crate::error::WorkerExit;
-use crate::start_method::Popen;
+use crate::start_method::{Popen, WorkerSpec};
 use crate::worker;
 
 /// A worker started by `fork()`.
@@ -19,7 +19,10 @@ pub(crate) struct ForkPopen {
 
 impl ForkPopen {
     // ANCHOR: launch
-    pub(crate) fn launch(name: &str, channel: PoolSocket) -> io::Result<Self> {
+    pub(crate) fn launch(
+        spec: &WorkerSpec<'_>,
+        channel: PoolSocket,
+    ) -> io::Result<Self> {
         // Whatever sits in the parent's buffers would otherwise be printed by both
         // processes.
         worker::flush_std_streams();
@@ -31,9 +34,13 @@ impl ForkPopen {
             ForkResult::Parent { child } => Ok(ForkPopen { pid: child }),
             ForkResult::Child => {
                 sockets.close_inherited_except(&channel);
-                bootstrap::set_current_process_name(name);
+                bootstrap::set_current_process_name(spec.name);
+                for variable in spec.env_remove {
+                    // SAFETY: a forked child has one thread, this one.
+                    unsafe { std::env::remove_var(variable) };
+                }
                 let code = match worker::detach_stdin() {
-                    Ok(()) => worker::serve(name, Channel::from_socket(channel)),
+                    Ok(()) => worker::serve(spec.name, Channel::from_socket(channel)),
                     Err(_) => 1,
                 };
                 worker::flush_std_streams();

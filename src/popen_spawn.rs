@@ -8,7 +8,7 @@ use std::process::{Child, Command};
 use crate::bootstrap::{self, WORKER_FLAG};
 use crate::channel::PoolSocket;
 use crate::error::WorkerExit;
-use crate::start_method::Popen;
+use crate::start_method::{Popen, WorkerSpec};
 
 /// A worker started by executing this program again.
 pub(crate) struct SpawnPopen {
@@ -17,21 +17,28 @@ pub(crate) struct SpawnPopen {
 
 impl SpawnPopen {
     // ANCHOR: launch
-    pub(crate) fn launch(name: &str, channel: PoolSocket) -> io::Result<Self> {
+    pub(crate) fn launch(
+        spec: &WorkerSpec<'_>,
+        channel: PoolSocket,
+    ) -> io::Result<Self> {
         // The running executable itself, not `argv[0]` (which may be any string) nor a
         // search of PATH (which may find another program).
-        let program = std::env::current_exe()?;
+        let mut command = Command::new(std::env::current_exe()?);
+        // The worker's flag and name, then the parent's own command line, which code
+        // before `init()` sees again, as it would in Python.
+        command
+            .args([WORKER_FLAG, spec.name])
+            .args(bootstrap::program_args().into_iter().skip(1));
         // Standard input is the one descriptor passed without a `pre_exec` hook, which
         // keeps `Command` on `posix_spawn`: its cost does not grow with the parent's
-        // memory. After the worker's flag and name comes the parent's own command line,
-        // which code before `init()` sees again, as it would in Python.
-        let parent_args = bootstrap::program_args().into_iter().skip(1);
-        let child = Command::new(program)
-            .args([WORKER_FLAG, name])
-            .args(parent_args)
-            .stdin(channel.as_fd().try_clone_to_owned()?)
-            .spawn()?;
-        Ok(SpawnPopen { child })
+        // memory.
+        command.stdin(channel.as_fd().try_clone_to_owned()?);
+        for variable in spec.env_remove {
+            command.env_remove(variable);
+        }
+        Ok(SpawnPopen {
+            child: command.spawn()?,
+        })
     }
     // ANCHOR_END: launch
 }

@@ -9,6 +9,8 @@ use std::io;
 
 use crate::channel::PoolSocket;
 use crate::error::WorkerExit;
+use crate::popen_fork::ForkPopen;
+use crate::popen_spawn::SpawnPopen;
 
 /// How a worker process starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -54,19 +56,22 @@ pub(crate) trait Popen {
     fn wait(&mut self) -> io::Result<WorkerExit>;
 }
 
-/// Starts the worker called `name`, which serves requests on `channel`.
+/// What every start method is told about the worker to start.
+pub(crate) struct WorkerSpec<'a> {
+    pub name: &'a str,
+    /// Environment variables the worker must not have.
+    pub env_remove: &'a [String],
+}
+
+/// Starts a worker, which serves requests on `channel`.
 pub(crate) fn launch(
     method: StartMethod,
-    name: &str,
+    spec: &WorkerSpec<'_>,
     channel: PoolSocket,
 ) -> io::Result<Box<dyn Popen>> {
     Ok(match method {
-        StartMethod::Fork => {
-            Box::new(crate::popen_fork::ForkPopen::launch(name, channel)?)
-        }
-        StartMethod::Spawn => {
-            Box::new(crate::popen_spawn::SpawnPopen::launch(name, channel)?)
-        }
+        StartMethod::Fork => Box::new(ForkPopen::launch(spec, channel)?),
+        StartMethod::Spawn => Box::new(SpawnPopen::launch(spec, channel)?),
     })
 }
 // ANCHOR_END: popen

@@ -122,17 +122,14 @@ MainProcess      [ 2.01s] finally 0x55aa10
     #[test]
     fn catches_a_time_outside_the_tolerance() {
         let diff = assert_rejected(&BOOK.replace("[ 2.00s]", "[ 1.00s]"));
-        assert!(diff.contains("-   ForkProcess-2 [ 2.00s]"), "{diff}");
-        assert!(diff.contains("+   ForkProcess-2 [ 1.00s]"), "{diff}");
+        assert!(diff.contains("- ForkProcess-2 [ 2.00s]"), "{diff}");
+        assert!(diff.contains("+ ForkProcess-2 [ 1.00s]"), "{diff}");
     }
 
     #[test]
     fn catches_a_changed_word() {
         let diff = assert_rejected(&BOOK.replace("appended", "appendd"));
-        assert!(
-            diff.contains("+   ForkProcess-1 [ 1.00s] appendd"),
-            "{diff}"
-        );
+        assert!(diff.contains("+ ForkProcess-1 [ 1.00s] appendd"), "{diff}");
     }
 
     #[test]
@@ -193,5 +190,41 @@ MainProcess      [ 2.01s] finally 0x55aa10
         )
         .unwrap();
         compare("[exit status: 1]\n", "[exit status: 2]\n").unwrap_err();
+    }
+
+    const MEASURED: &str = "\
+MainProcess      [ 0.00s] process          RSS        PSS        USS
+MainProcess      [ 0.10s] MainProcess  258.4 MiB   88.1 MiB    2.3 MiB
+   ForkProcess-1 [ 0.10s] wrote 16384 pages: 16391 faults in 12 ms
+   ForkProcess-1 [ 0.10s] fd 3 -> pipe:[5511], fd 4 -> pipe:[5511], fd 5 -> socket:[5530]
+";
+
+    #[test]
+    fn accepts_other_digits_of_a_measurement_and_other_spacing() {
+        let run = MEASURED
+            .replace(" 258.4 MiB   88.1 MiB", " 1258.4 MiB 188.1 MiB")
+            .replace("16391 faults in 12 ms", "16402 faults in 9 ms")
+            .replace("pipe:[5511]", "pipe:[70]")
+            .replace("socket:[5530]", "socket:[71]");
+        compare(MEASURED, &run).unwrap();
+    }
+
+    #[test]
+    fn catches_a_changed_unit() {
+        compare(MEASURED, &MEASURED.replace("2.3 MiB", "2.3 KiB")).unwrap_err();
+        compare(MEASURED, &MEASURED.replace("in 12 ms", "in 12 µs")).unwrap_err();
+    }
+
+    #[test]
+    fn catches_a_number_that_is_not_a_measurement() {
+        // Page counts are exact: the program decides them.
+        compare(MEASURED, &MEASURED.replace("16384 pages", "16385 pages")).unwrap_err();
+    }
+
+    #[test]
+    fn catches_an_inode_made_different_from_an_equal_one() {
+        // Both ends of one pipe share its inode; two pipes would not.
+        let run = MEASURED.replace("fd 4 -> pipe:[5511]", "fd 4 -> pipe:[5512]");
+        compare(MEASURED, &run).unwrap_err();
     }
 }

@@ -3,15 +3,23 @@
 //! Some values change from run to run; what they *say* must not. Both sides are
 //! normalised the same way before they are compared:
 //!
-//! - **Processes.** A line that starts with a process name (`MainProcess`, `ForkProcess-1`, …)
-//!   belongs to that process. Lines of one process must come in the same order on both sides;
-//!   lines of different processes may interleave differently, as they do from run to run.
-//! - **Addresses and pids** (`0x7ffd…`, `pid 4242`) are renamed `<addr 1>`, `<addr 2>`, `<pid 1>`…
-//!   in order of first appearance, process by process. Equal stays equal and different stays
-//!   different: a run that gives two processes the same address where the book shows two
-//!   different ones fails, and so does the opposite.
-//! - **Elapsed times** (`[ 1.00s]`, `2.35s`) match when they differ by at most
+//! - **Processes.** A line that starts with a process name (`MainProcess`,
+//!   `ForkProcess-1`, …) belongs to that process. Lines of one process must come in the
+//!   same order on both sides; lines of different processes may interleave differently,
+//!   as they do from run to run.
+//! - **Addresses, pids and inodes** (`0x7ffd…`, `pid 4242`, `pipe:[8812]`) are renamed
+//!   `<addr 1>`, `<pid 1>`, `<inode 1>`… in order of first appearance, process by
+//!   process. Equal stays equal and different stays different: a run that gives two
+//!   processes the same address where the book shows two different ones fails, and so
+//!   does the opposite.
+//! - **Elapsed times** (`[ 1.00s]`) match when they differ by at most
 //!   [`SECONDS_TOLERANCE`].
+//! - **Measurements** — a number with a unit of size, duration or count (`256.0 MiB`,
+//!   `412 µs`, `16391 faults`) — match any number with the same unit: their digits vary
+//!   from run to run. What a measurement shows must be said in words on the line, which
+//!   the program derives from the numbers and the check compares exactly.
+//! - **Spacing** inside a line does not count: right-aligned columns move as the digits
+//!   change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -28,6 +36,7 @@ pub const SECONDS_TOLERANCE: f64 = 0.5;
 enum Kind {
     Address,
     Pid,
+    Inode,
 }
 
 impl Kind {
@@ -35,6 +44,7 @@ impl Kind {
         match self {
             Kind::Address => "addr",
             Kind::Pid => "pid",
+            Kind::Inode => "inode",
         }
     }
 }
@@ -44,6 +54,8 @@ enum Piece {
     Text(String),
     Renamed(Kind, usize),
     Seconds(f64),
+    /// A number whose digits do not count, with its unit, which does.
+    Measure(String),
 }
 
 /// One line, cut into fixed text and volatile values.
@@ -63,6 +75,9 @@ impl Line {
                 }
                 Piece::Seconds(s) => {
                     let _ = write!(text, "{s:.2}");
+                }
+                Piece::Measure(unit) => {
+                    let _ = write!(text, "<n {unit}>");
                 }
             }
         }
@@ -92,18 +107,45 @@ struct Normalised {
 }
 
 // ANCHOR: patterns
+/// A process name at the start of a line.
+const PROCESS: &str = r"^\s*(MainProcess|[A-Z][A-Za-z]*Process-\d+(?::\d+)*)\b";
+
+/// The values that vary from run to run, one named group each.
+const VOLATILE: &str = concat!(
+    r"(?P<addr>\b0x[0-9a-fA-F]+\b)",
+    r"|\bpid(?P<pid_sep>[ =:]+)(?P<pid>\d+)\b",
+    r"|(?P<inode_kind>pipe|socket):\[(?P<inode>\d+)\]",
+    r"|(?P<secs>\b\d+\.\d+)s\b",
+    r"|\b\d+(?:\.\d+)?(?P<unit_sep> ?)(?P<unit>B|KiB|MiB|GiB|kB|ns|µs|ms|faults?)(?:\b|$)",
+);
+// ANCHOR_END: patterns
+
 fn patterns() -> &'static (Regex, Regex) {
     static PATTERNS: std::sync::OnceLock<(Regex, Regex)> = std::sync::OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        let process = Regex::new(r"^\s*(MainProcess|[A-Z][A-Za-z]*Process-\d+(?::\d+)*)\b").unwrap();
-        let volatile = Regex::new(
-            r"(?P<addr>\b0x[0-9a-fA-F]+\b)|\bpid(?P<sep>[ =:]+)(?P<pid>\d+)\b|(?P<secs>\b\d+\.\d+)s\b",
-        )
-        .unwrap();
-        (process, volatile)
-    })
+    PATTERNS
+        .get_or_init(|| (Regex::new(PROCESS).unwrap(), Regex::new(VOLATILE).unwrap()))
 }
-// ANCHOR_END: patterns
+
+/// Renames values in order of first appearance, one numbering per kind.
+#[derive(Default)]
+struct Renamer {
+    names: HashMap<(Kind, String), usize>,
+    counts: HashMap<Kind, usize>,
+}
+
+impl Renamer {
+    fn rename(&mut self, kind: Kind, value: &str) -> Piece {
+        let next = self.counts.entry(kind).or_insert(0);
+        let number = *self
+            .names
+            .entry((kind, value.to_owned()))
+            .or_insert_with(|| {
+                *next += 1;
+                *next
+            });
+        Piece::Renamed(kind, number)
+    }
+}
 
 fn normalise(transcript: &str) -> Normalised {
     let (process_pattern, volatile) = patterns();
@@ -115,52 +157,63 @@ fn normalise(transcript: &str) -> Normalised {
             .unwrap_or_default();
         raw.entry(process).or_default().push(line);
     }
-    let mut names: HashMap<(Kind, String), usize> = HashMap::new();
-    let mut counts: HashMap<Kind, usize> = HashMap::new();
-    let mut rename = |kind: Kind, value: &str| -> usize {
-        *names.entry((kind, value.to_owned())).or_insert_with(|| {
-            let count = counts.entry(kind).or_insert(0);
-            *count += 1;
-            *count
-        })
-    };
+    let mut renamer = Renamer::default();
     let mut processes = BTreeMap::new();
     for (process, lines) in raw {
         let lines = lines
             .into_iter()
-            .map(|line| {
-                let mut pieces = Vec::new();
-                let mut last = 0;
-                for captures in volatile.captures_iter(line) {
-                    let whole = captures.get(0).unwrap();
-                    pieces.push(Piece::Text(line[last..whole.start()].to_owned()));
-                    if let Some(address) = captures.name("addr") {
-                        pieces.push(Piece::Renamed(
-                            Kind::Address,
-                            rename(Kind::Address, address.as_str()),
-                        ));
-                    } else if let Some(pid) = captures.name("pid") {
-                        pieces.push(Piece::Text(format!("pid{}", &captures["sep"])));
-                        pieces.push(Piece::Renamed(
-                            Kind::Pid,
-                            rename(Kind::Pid, pid.as_str()),
-                        ));
-                    } else if let Some(seconds) = captures.name("secs") {
-                        pieces.push(Piece::Seconds(
-                            seconds.as_str().parse().unwrap_or(f64::NAN),
-                        ));
-                        pieces.push(Piece::Text("s".to_owned()));
-                    }
-                    last = whole.end();
-                }
-                pieces.push(Piece::Text(line[last..].to_owned()));
-                pieces.retain(|p| *p != Piece::Text(String::new()));
-                Line { pieces }
-            })
+            .map(|line| cut(line, volatile, &mut renamer))
             .collect();
         processes.insert(process, lines);
     }
     Normalised { processes }
+}
+
+/// Cuts a line into fixed text, with its spacing folded, and volatile values.
+fn cut(line: &str, volatile: &Regex, renamer: &mut Renamer) -> Line {
+    let mut pieces = Vec::new();
+    let text = |pieces: &mut Vec<Piece>, fixed: &str| {
+        pieces.push(Piece::Text(fold_spaces(fixed)));
+    };
+    let mut last = 0;
+    for captures in volatile.captures_iter(line) {
+        let whole = captures.get(0).unwrap();
+        text(&mut pieces, &line[last..whole.start()]);
+        if let Some(address) = captures.name("addr") {
+            pieces.push(renamer.rename(Kind::Address, address.as_str()));
+        } else if let Some(pid) = captures.name("pid") {
+            pieces.push(Piece::Text(format!("pid{}", &captures["pid_sep"])));
+            pieces.push(renamer.rename(Kind::Pid, pid.as_str()));
+        } else if let Some(inode) = captures.name("inode") {
+            pieces.push(Piece::Text(format!("{}:[", &captures["inode_kind"])));
+            pieces.push(renamer.rename(Kind::Inode, inode.as_str()));
+            pieces.push(Piece::Text("]".to_owned()));
+        } else if let Some(seconds) = captures.name("secs") {
+            pieces.push(Piece::Seconds(seconds.as_str().parse().unwrap_or(f64::NAN)));
+            pieces.push(Piece::Text("s".to_owned()));
+        } else if let Some(unit) = captures.name("unit") {
+            pieces.push(Piece::Measure(unit.as_str().to_owned()));
+        }
+        last = whole.end();
+    }
+    text(&mut pieces, line[last..].trim_end());
+    pieces.retain(|p| *p != Piece::Text(String::new()));
+    Line { pieces }
+}
+
+/// Turns every run of white space into one space.
+fn fold_spaces(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    let mut after_space = false;
+    for c in text.chars() {
+        if !c.is_whitespace() {
+            folded.push(c);
+        } else if !after_space {
+            folded.push(' ');
+        }
+        after_space = c.is_whitespace();
+    }
+    folded
 }
 
 /// Compares a transcript from the book with the output of a fresh run.
