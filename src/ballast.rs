@@ -5,10 +5,17 @@
 //! need pages that are really there, each with data of its own.
 
 /// The size of a memory page, the unit the kernel copies and counts.
+#[cfg(unix)]
 pub fn page_size() -> usize {
     // SAFETY: sysconf only reads a configuration value.
     let size = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
     usize::try_from(size).unwrap_or(4096)
+}
+
+/// The size of a memory page: 4 KiB on the platforms this library has no call for.
+#[cfg(not(unix))]
+pub fn page_size() -> usize {
+    4096
 }
 
 const MIB: usize = 1 << 20;

@@ -2,13 +2,10 @@
 //! worker.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::channel::Channel;
+#[cfg(unix)]
 use crate::worker;
 
 /// The argument a spawned worker is started with, followed by its name. Python's
@@ -37,16 +34,14 @@ pub fn init() {
         return;
     };
     SERVING.store(true, Ordering::Relaxed);
-    let code = match channel_from_stdin() {
-        Ok(stream) => worker::serve(&name, Channel::from_stream(stream)),
-        Err(error) => {
-            eprintln!(
-                "{name}: cannot take the channel to the parent from standard input: {error}"
-            );
-            1
-        }
-    };
-    std::process::exit(code)
+    #[cfg(unix)]
+    std::process::exit(worker::serve_spawned(&name));
+    #[cfg(not(unix))]
+    {
+        // No pool starts workers on this platform (see unsupported.rs).
+        eprintln!("{name}: this library starts no workers on this platform");
+        std::process::exit(1)
+    }
 }
 // ANCHOR_END: init
 
@@ -61,6 +56,7 @@ pub fn current_process_name() -> String {
 }
 
 /// Names a forked worker, which inherited its parent's name.
+#[cfg(unix)]
 pub(crate) fn set_current_process_name(name: &str) {
     *PROCESS_NAME.lock().unwrap_or_else(PoisonError::into_inner) =
         Some(name.to_owned());
@@ -71,6 +67,7 @@ pub(crate) fn set_current_process_name(name: &str) {
 /// would do the same. (Python refuses in the same spot, with "An attempt has been made
 /// to start a new process before the current process has finished its bootstrapping
 /// phase".)
+#[cfg(unix)]
 pub(crate) fn is_uninitialized_spawned_worker() -> bool {
     spawned_worker_name().is_some() && !SERVING.load(Ordering::Relaxed)
 }
@@ -92,14 +89,4 @@ pub fn program_args() -> Vec<OsString> {
         args.drain(1..3.min(args.len()));
     }
     args
-}
-
-/// The parent hands a spawned worker its end of the channel as standard input, the one
-/// descriptor `posix_spawn` passes without help. The worker moves it to a fresh
-/// descriptor and puts `/dev/null` in its place, as Python does for its workers'
-/// standard input.
-fn channel_from_stdin() -> io::Result<UnixStream> {
-    let channel: OwnedFd = io::stdin().as_fd().try_clone_to_owned()?;
-    worker::detach_stdin()?;
-    Ok(UnixStream::from(channel))
 }

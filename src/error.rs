@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 
+#[cfg(unix)]
 use nix::sys::signal::Signal;
 
 /// How a worker process ended.
@@ -19,10 +20,13 @@ impl fmt::Display for WorkerExit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             WorkerExit::Code(code) => write!(f, "exited with code {code}"),
+            #[cfg(unix)]
             WorkerExit::Signal(number) => match Signal::try_from(number) {
                 Ok(signal) => write!(f, "was killed by {signal}"),
                 Err(_) => write!(f, "was killed by signal {number}"),
             },
+            #[cfg(not(unix))]
+            WorkerExit::Signal(number) => write!(f, "was killed by signal {number}"),
         }
     }
 }
@@ -56,6 +60,8 @@ impl fmt::Display for Stage {
 /// An error of a [`Pool`](crate::Pool). Its `Display` is one line, fit for `error: …`.
 #[derive(Debug)]
 pub enum PoolError {
+    /// This build of the library cannot start workers this way on this platform.
+    Unsupported { method: crate::StartMethod },
     /// A spawned worker reached `Pool::new` because `main` never called
     /// `forkspawn::init()`.
     NotInitialized,
@@ -95,6 +101,16 @@ pub enum PoolError {
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PoolError::Unsupported { method } => write!(
+                f,
+                "the {method} start method is not available on {}: {}",
+                std::env::consts::OS,
+                match method {
+                    crate::StartMethod::Fork => "there is no fork() outside Unix",
+                    crate::StartMethod::Spawn =>
+                        "this library's spawn is written for Unix only",
+                }
+            ),
             PoolError::NotInitialized => write!(
                 f,
                 "this process was started as a spawned worker, but main did not call \
@@ -139,5 +155,38 @@ impl std::error::Error for PoolError {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StartMethod;
+
+    #[test]
+    fn an_unsupported_method_is_one_clear_line() {
+        let error = PoolError::Unsupported {
+            method: StartMethod::Fork,
+        };
+        let text = error.to_string();
+        assert!(text.starts_with("the fork start method is not available on "));
+        assert!(text.ends_with(": there is no fork() outside Unix"));
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn a_death_names_the_worker_the_cause_and_the_stage() {
+        let error = PoolError::Died {
+            worker: "SpawnProcess-2".to_owned(),
+            stage: Stage::Task {
+                name: "m::f",
+                input: 3,
+            },
+            exit: WorkerExit::Signal(9),
+        };
+        assert_eq!(
+            error.to_string(),
+            "worker SpawnProcess-2 was killed by SIGKILL while running m::f on input 3"
+        );
     }
 }

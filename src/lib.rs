@@ -30,25 +30,34 @@
 
 pub mod ballast;
 mod bootstrap;
+#[cfg(unix)]
 mod channel;
 pub mod cli;
 pub mod console;
 mod error;
 #[cfg(target_os = "linux")]
 pub mod inspect;
+#[cfg(unix)]
 mod pool;
 #[cfg(unix)]
 mod popen_fork;
+#[cfg(unix)]
 mod popen_spawn;
 mod start_method;
 mod task;
+#[cfg(not(unix))]
+mod unsupported;
+#[cfg(unix)]
 mod worker;
 
 pub use bootstrap::{current_process_name, init, program_args};
 pub use error::{PoolError, Stage, WorkerExit};
+#[cfg(unix)]
 pub use pool::{Pool, PoolBuilder};
 pub use start_method::StartMethod;
 pub use task::{Initializer, Task};
+#[cfg(not(unix))]
+pub use unsupported::{Pool, PoolBuilder};
 
 /// Items the `task!` and `initializer!` macros expand to; not part of the API.
 #[doc(hidden)]

@@ -5,11 +5,16 @@
 //! `popen_spawn.rs`), as CPython's `popen_fork.py` and `popen_spawn_posix.py` do.
 
 use std::fmt;
+#[cfg(unix)]
 use std::io;
 
+#[cfg(unix)]
 use crate::channel::PoolSocket;
+#[cfg(unix)]
 use crate::error::WorkerExit;
+#[cfg(unix)]
 use crate::popen_fork::ForkPopen;
+#[cfg(unix)]
 use crate::popen_spawn::SpawnPopen;
 
 /// How a worker process starts.
@@ -31,6 +36,20 @@ impl StartMethod {
         }
     }
 
+    /// Whether this build of the library can start workers this way. Fork exists on Unix
+    /// only; this library's spawn is written for Unix too (see `unsupported.rs`).
+    pub fn is_available(self) -> bool {
+        cfg!(unix)
+    }
+
+    /// The start methods this build can use.
+    pub fn available() -> Vec<StartMethod> {
+        [StartMethod::Fork, StartMethod::Spawn]
+            .into_iter()
+            .filter(|method| method.is_available())
+            .collect()
+    }
+
     /// The stem of worker names, as in Python: `ForkProcess`-1, `SpawnProcess`-2.
     pub fn process_kind(self) -> &'static str {
         match self {
@@ -48,6 +67,7 @@ impl fmt::Display for StartMethod {
 
 // ANCHOR: popen
 /// A started worker process, seen from the pool: all the pool may ask of it.
+#[cfg(unix)]
 pub(crate) trait Popen {
     fn pid(&self) -> u32;
     /// Sends `SIGKILL`; the worker is gone once [`Popen::wait`] returns.
@@ -57,6 +77,7 @@ pub(crate) trait Popen {
 }
 
 /// What every start method is told about the worker to start.
+#[cfg(unix)]
 pub(crate) struct WorkerSpec<'a> {
     pub name: &'a str,
     /// Environment variables the worker must not have.
@@ -64,6 +85,7 @@ pub(crate) struct WorkerSpec<'a> {
 }
 
 /// Starts a worker, which serves requests on `channel`.
+#[cfg(unix)]
 pub(crate) fn launch(
     method: StartMethod,
     spec: &WorkerSpec<'_>,
@@ -75,3 +97,18 @@ pub(crate) fn launch(
     })
 }
 // ANCHOR_END: popen
+
+#[cfg(test)]
+mod tests {
+    use super::StartMethod;
+
+    #[test]
+    fn unix_builds_support_both_methods() {
+        let expected = if cfg!(unix) {
+            vec![StartMethod::Fork, StartMethod::Spawn]
+        } else {
+            vec![]
+        };
+        assert_eq!(StartMethod::available(), expected);
+    }
+}

@@ -166,6 +166,7 @@ pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Value, Str
 }
 
 /// Finds a task or initializer of this program by its qualified name.
+#[cfg(unix)]
 pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
     TASKS.iter().find(|entry| entry.name == name)
 }

@@ -2,6 +2,8 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -91,6 +93,26 @@ fn report_panics_to_parent() {
             usual_report(info);
         }
     }));
+}
+
+/// The start of a spawned worker, from `init()`: the parent handed it its end of the
+/// channel as standard input, the one descriptor `posix_spawn` passes without help. The
+/// worker moves it to a fresh descriptor and puts `/dev/null` in its place, as Python
+/// does for its workers' standard input.
+pub(crate) fn serve_spawned(name: &str) -> i32 {
+    let channel = io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|channel| detach_stdin().map(|()| channel));
+    match channel {
+        Ok(channel) => serve(name, Channel::from_stream(UnixStream::from(channel))),
+        Err(error) => {
+            eprintln!(
+                "{name}: cannot take the channel to the pool from standard input: {error}"
+            );
+            1
+        }
+    }
 }
 
 /// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads

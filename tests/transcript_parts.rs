@@ -210,6 +210,11 @@ MainProcess      [ 0.10s] MainProcess  258.4 MiB   88.1 MiB    2.3 MiB
     }
 
     #[test]
+    fn one_fault_and_two_faults_are_the_same_unit() {
+        compare("took 1 fault\n", "took 2 faults\n").unwrap();
+    }
+
+    #[test]
     fn catches_a_changed_unit() {
         compare(MEASURED, &MEASURED.replace("2.3 MiB", "2.3 KiB")).unwrap_err();
         compare(MEASURED, &MEASURED.replace("in 12 ms", "in 12 µs")).unwrap_err();

@@ -192,7 +192,13 @@ fn cut(line: &str, volatile: &Regex, renamer: &mut Renamer) -> Line {
             pieces.push(Piece::Seconds(seconds.as_str().parse().unwrap_or(f64::NAN)));
             pieces.push(Piece::Text("s".to_owned()));
         } else if let Some(unit) = captures.name("unit") {
-            pieces.push(Piece::Measure(unit.as_str().to_owned()));
+            // "1 fault", "2 faults": one unit.
+            let unit = if unit.as_str() == "fault" {
+                "faults"
+            } else {
+                unit.as_str()
+            };
+            pieces.push(Piece::Measure(unit.to_owned()));
         }
         last = whole.end();
     }

@@ -1,0 +1,139 @@
+//! Copy-on-write, measured: what a forked worker's writes cost, and what they cost the
+//! parent afterwards.
+//!
+//! The parent writes `--parent-mib` MiB of memory and starts one worker, which writes one
+//! byte in `--write-percent` of those pages. The kernel counts the page faults and the
+//! worker's private memory. After the worker has exited, the parent writes all its pages
+//! again, and counts its own faults.
+//!
+//! ```text
+//! cargo run -q --example copy_on_write -- fork
+//! cargo run -q --example copy_on_write -- spawn --write-percent 100
+//! ```
+//!
+//! Chapter: "Copy-on-write" (src/copy-on-write.md).
+
+// `mdbook test` passes no `--extern` flags; these make the file compile there too.
+extern crate clap;
+extern crate forkspawn;
+
+use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use clap::Parser;
+use forkspawn::ballast::Ballast;
+use forkspawn::inspect::{self, Mib};
+use forkspawn::{Pool, StartMethod, say, task};
+
+/// The parent's data: written by the parent before the worker starts.
+static BALLAST: Mutex<Option<Ballast>> = Mutex::new(None);
+
+// ANCHOR: measure
+/// Writes one byte in each of `pages` pages of the ballast, if this process has one, and
+/// says what the kernel counted meanwhile: page faults, and this process's private memory.
+fn write_and_count(pages: usize) -> std::io::Result<()> {
+    let mut ballast = BALLAST.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(ballast) = ballast.as_mut() else {
+        say!("this process holds none of the parent's data: there is nothing to copy");
+        return Ok(());
+    };
+    let me = std::process::id();
+    let (faults_before, private_before) = (inspect::minor_faults(me)?, private(me)?);
+    let started = Instant::now();
+    let written = ballast.write_pages(pages);
+    let took = started.elapsed().as_millis();
+    let faults = inspect::minor_faults(me)? - faults_before;
+    let grown = private(me)?.0.saturating_sub(private_before.0);
+    let unit = if faults == 1 { "fault" } else { "faults" };
+    say!("wrote 1 byte in each of {written} pages in {took} ms: {faults} {unit}");
+    say!("private memory grew by {}", Mib(grown));
+    if written == 0 {
+        return Ok(());
+    }
+    let page = forkspawn::ballast::page_size() as u64;
+    say!(
+        "{}; {}",
+        faults_per_page(faults, written),
+        copied_per_page(grown, written as u64 * page)
+    );
+    Ok(())
+}
+// ANCHOR_END: measure
+
+fn private(pid: u32) -> std::io::Result<Mib> {
+    Ok(inspect::memory_usage(pid)?.uss)
+}
+
+/// Faults per page written, in words: the figure itself varies a little from run to run.
+fn faults_per_page(faults: u64, pages: usize) -> &'static str {
+    let ratio = faults as f64 / pages as f64;
+    match ratio {
+        r if r < 0.05 => "almost no fault per page written",
+        r if (0.9..1.2).contains(&r) => "one fault per page written",
+        _ => "neither one fault per page nor none",
+    }
+}
+
+/// Bytes that became private per byte written, in words.
+fn copied_per_page(grown: u64, written: u64) -> &'static str {
+    let ratio = grown as f64 / written as f64;
+    match ratio {
+        r if r < 0.05 => "almost nothing was copied",
+        r if (0.9..1.2).contains(&r) => "one page copied per page written",
+        _ => "a copy of another size than what was written",
+    }
+}
+
+/// The worker's task: write `percent` % of the parent's pages.
+fn write_share(percent: u8) -> Result<(), String> {
+    let pages = BALLAST
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .map_or(0, |b| b.pages() * usize::from(percent) / 100);
+    say!("writes {percent}% of the parent's data");
+    write_and_count(pages).map_err(|e| e.to_string())
+}
+
+/// What a worker's writes to its parent's memory cost, under fork and spawn.
+#[derive(Parser)]
+#[command(name = "copy_on_write")]
+struct Args {
+    /// How the worker starts
+    method: StartMethod,
+    /// How much memory the parent writes before it starts the worker, in MiB
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(16..))]
+    parent_mib: u16,
+    /// How much of the parent's data the worker writes, in percent
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u8).range(0..=100))]
+    write_percent: u8,
+}
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    forkspawn::init();
+    let args: Args = forkspawn::cli::parse_args();
+    forkspawn::cli::exit_code(run(&args))
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let ballast = Ballast::new(args.parent_mib.into());
+    let pages = ballast.pages();
+    say!(
+        "the parent writes {} of data: {pages} pages",
+        Mib(ballast.len() as u64)
+    );
+    *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
+
+    let mut pool = Pool::new(args.method, 1)?;
+    pool.map(task!(write_share), [args.write_percent])?
+        .into_iter()
+        .collect::<Result<(), String>>()?;
+    pool.shutdown()?;
+
+    say!("the worker has exited; the parent writes all its pages once more");
+    write_and_count(pages)?;
+    Ok(())
+}
+// ANCHOR_END: main

@@ -1,0 +1,107 @@
+//! What a worker can learn about its parent: a secret in memory, an environment variable,
+//! and the layout of the address space.
+//!
+//! ```text
+//! cargo run -q --example secrets -- fork
+//! cargo run -q --example secrets -- spawn --scrub-env
+//! ```
+//!
+//! Chapter: "Security" (src/security.md).
+
+// `mdbook test` passes no `--extern` flags; these make the file compile there too.
+extern crate clap;
+extern crate forkspawn;
+extern crate nix;
+
+use std::process::ExitCode;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use clap::Parser;
+use forkspawn::{Pool, StartMethod, say, task};
+
+/// A secret the parent holds in memory only: neither in its environment nor its
+/// arguments. Set after `init()`, so in the parent alone.
+static SECRET: Mutex<Option<String>> = Mutex::new(None);
+
+/// A token the parent puts in its environment, as many programs receive credentials.
+const TOKEN_VARIABLE: &str = "FORK_OR_SPAWN_TOKEN";
+
+// ANCHOR: layout
+/// A static: it lies in the program's own image.
+static IN_THE_PROGRAM: u8 = 0;
+/// The first heap allocation of `main`, made before `init()` in every process.
+static ON_THE_HEAP: OnceLock<Box<u64>> = OnceLock::new();
+
+/// Where this process's program, heap, shared libraries and stack lie. With address space
+/// layout randomisation (ASLR), each of these starts at a random place for each new
+/// program.
+fn layout() -> String {
+    let stack = procfs::process::Process::myself()
+        .and_then(|me| me.stat())
+        .map_or(0, |stat| stat.startstack);
+    format!(
+        "program {:p}, heap {:p}, libc {:p}, stack {:#x}",
+        &IN_THE_PROGRAM,
+        ON_THE_HEAP
+            .get()
+            .map_or(std::ptr::null(), |b| &**b as *const u64),
+        nix::libc::getpid as *const (),
+        stack
+    )
+}
+// ANCHOR_END: layout
+
+// ANCHOR: look
+/// The worker's task: what can this process see?
+fn look_around(_: ()) {
+    say!("layout: {}", layout());
+    match SECRET
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_deref()
+    {
+        Some(secret) => {
+            say!("the parent's secret is in this process's memory: {secret:?}")
+        }
+        None => say!("the parent's secret is not in this process's memory"),
+    }
+    match std::env::var(TOKEN_VARIABLE) {
+        Ok(token) => say!("{TOKEN_VARIABLE} is in the environment: {token:?}"),
+        Err(_) => say!("{TOKEN_VARIABLE} is not in the environment"),
+    }
+}
+// ANCHOR_END: look
+
+/// What a worker can see of its parent's secrets and layout, under fork and spawn.
+#[derive(Parser)]
+#[command(name = "secrets")]
+struct Args {
+    /// How the worker starts
+    method: StartMethod,
+    /// Start the worker without the token in its environment
+    #[arg(long)]
+    scrub_env: bool,
+}
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    ON_THE_HEAP.get_or_init(|| Box::new(0));
+    forkspawn::init();
+    let args: Args = forkspawn::cli::parse_args();
+    // SAFETY: no other thread exists yet to read the environment meanwhile.
+    unsafe { std::env::set_var(TOKEN_VARIABLE, "tok-4f9a") };
+    *SECRET.lock().unwrap_or_else(PoisonError::into_inner) = Some("hunter2".to_owned());
+    say!("the parent holds a secret in memory and {TOKEN_VARIABLE} in its environment");
+    say!("layout: {}", layout());
+
+    let mut pool = Pool::builder(args.method);
+    if args.scrub_env {
+        pool = pool.env_remove(TOKEN_VARIABLE);
+    }
+    let result = pool.start().and_then(|mut pool| {
+        pool.map(task!(look_around), [()])?;
+        pool.shutdown()
+    });
+    forkspawn::cli::exit_code(result)
+}
+// ANCHOR_END: main
