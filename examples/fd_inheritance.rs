@@ -6,7 +6,7 @@
 //! cargo run -q --example fd_inheritance -- spawn
 //! ```
 //!
-//! Chapter: "Resource management" (src/resource-management.md).
+//! Chapter: "Resource management" (src/fd-inheritance.md).
 
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;

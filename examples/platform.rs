@@ -6,7 +6,7 @@
 //! cargo run -q --example platform -- spawn
 //! ```
 //!
-//! Chapter: "Platform support" (src/platform-support.md).
+//! Chapter: "Platform support" (src/platform.md).
 
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;

@@ -6,7 +6,7 @@
 //! cargo run -q --example secrets -- spawn --scrub-env
 //! ```
 //!
-//! Chapter: "Security" (src/security.md).
+//! Chapter: "Security" (src/secrets.md).
 
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;

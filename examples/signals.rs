@@ -9,7 +9,7 @@
 //! cargo run -q --example signals -- spawn
 //! ```
 //!
-//! Chapter: "Signal handling" (src/signal-handling.md).
+//! Chapter: "Signal handling" (src/signals.md).
 
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;

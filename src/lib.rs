@@ -28,6 +28,7 @@
 //! its own (`popen_fork.rs`, `popen_spawn.rs`) behind the small `Popen` trait in
 //! `start_method.rs`.
 
+// ANCHOR: modules
 pub mod ballast;
 mod bootstrap;
 #[cfg(unix)]
@@ -49,6 +50,7 @@ mod task;
 mod unsupported;
 #[cfg(unix)]
 mod worker;
+// ANCHOR_END: modules
 
 pub use bootstrap::{current_process_name, init, program_args};
 pub use error::{PoolError, Stage, WorkerExit};

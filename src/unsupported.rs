@@ -39,12 +39,14 @@ impl PoolBuilder {
         self
     }
 
+    // ANCHOR: start
     /// Fails: no start method is available on this platform.
     pub fn start(self) -> Result<Pool, PoolError> {
         Err(PoolError::Unsupported {
             method: self.method,
         })
     }
+    // ANCHOR_END: start
 }
 
 impl Pool {

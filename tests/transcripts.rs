@@ -30,9 +30,12 @@ type Rewrites = Arc<Mutex<Vec<(Block, String)>>>;
 
 fn main() -> ExitCode {
     let mut arguments = Arguments::from_args();
-    // The book's programs mostly sleep: run more of them at once than there are cores.
-    arguments.test_threads.get_or_insert(4);
     let overwrite = std::env::var("TRANSCRIPTS").is_ok_and(|mode| mode == "overwrite");
+    if overwrite {
+        // One program at a time: the clocks the book shows are those of an unloaded machine,
+        // and a later check on a busy one stays within the tolerance.
+        arguments.test_threads = Some(1);
+    }
     let book_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let blocks = match book_blocks(&book_src) {
         Ok(blocks) => blocks,
