@@ -16,7 +16,7 @@ extern crate nix;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -103,7 +103,8 @@ fn main() -> ExitCode {
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {
     // Open a file, a pipe, and a log file behind a buffer; then start the worker.
-    let _file = File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
+    let project = option_env!("CARGO_MANIFEST_DIR").unwrap_or(".");
+    let _file = File::open(Path::new(project).join("Cargo.toml"))?;
     let (mut reader, writer) = io::pipe()?;
     let log_path = LOG_PATH.get_or_init(|| {
         std::env::temp_dir().join(format!("fork-or-spawn-{}.log", std::process::id()))

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use clap::Parser;
+use forkspawn::inspect;
 use forkspawn::{Pool, StartMethod, say, task};
 
 /// A secret the parent holds in memory only: neither in its environment nor its
@@ -36,9 +37,7 @@ static ON_THE_HEAP: OnceLock<Box<u64>> = OnceLock::new();
 /// layout randomisation (ASLR), each of these starts at a random place for each new
 /// program.
 fn layout() -> String {
-    let stack = procfs::process::Process::myself()
-        .and_then(|me| me.stat())
-        .map_or(0, |stat| stat.startstack);
+    let stack = inspect::stack_start(std::process::id()).unwrap_or(0);
     format!(
         "program {:p}, heap {:p}, libc {:p}, stack {:#x}",
         &IN_THE_PROGRAM,

@@ -66,6 +66,11 @@ pub fn minor_faults(pid: u32) -> io::Result<u64> {
     Ok(process(pid)?.stat().map_err(io::Error::other)?.minflt)
 }
 
+/// Where the stack of process `pid` starts: the `startstack` field of `/proc/PID/stat`.
+pub fn stack_start(pid: u32) -> io::Result<u64> {
+    Ok(process(pid)?.stat().map_err(io::Error::other)?.startstack)
+}
+
 /// One open file descriptor and what it refers to.
 #[derive(Clone, Debug)]
 pub struct Descriptor {
