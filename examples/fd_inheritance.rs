@@ -52,9 +52,17 @@ fn list_descriptors(_: ()) -> Result<(), String> {
         .filter(|d| {
             d.fd > 2 && !at_start.contains(&d.fd) && !d.target.starts_with("/proc/")
         })
-        .map(|d| match Some(&d.target) == log_path.as_ref() {
-            true => format!("{} -> the log file", d.fd),
-            false => format!("{} -> {}", d.fd, d.target),
+        .map(|d| {
+            let file_name = Path::new(&d.target)
+                .file_name()
+                .map(|n| n.to_string_lossy());
+            match (Some(&d.target) == log_path.as_ref(), file_name) {
+                (true, _) => format!("{} -> the log file", d.fd),
+                (false, Some(name)) if d.target.starts_with('/') => {
+                    format!("{} -> {name}", d.fd)
+                }
+                (false, _) => format!("{} -> {}", d.fd, d.target),
+            }
         })
         .collect();
     say!("open descriptors: {}", listed.join(", "));

@@ -118,8 +118,10 @@ pub(crate) struct Channel {
 
 impl Channel {
     fn new(socket: PoolSocket) -> Self {
+        // Messages are short. A small buffer matters in a forked worker, where every page
+        // it writes for the first time is a page fault and a copy.
         Channel {
-            socket: BufReader::new(socket),
+            socket: BufReader::with_capacity(512, socket),
         }
     }
 

@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
 
 use nix::sys::signal::Signal;
 use procfs::process::{FDTarget, Process};
@@ -75,19 +74,17 @@ pub fn stack_start(pid: u32) -> io::Result<u64> {
 #[derive(Clone, Debug)]
 pub struct Descriptor {
     pub fd: i32,
-    /// A path (relative to the current directory when it lies below it), or `pipe:[inode]`,
-    /// `socket:[inode]`, …
+    /// A path, or `pipe:[inode]`, `socket:[inode]`, …
     pub target: String,
 }
 
 /// The open file descriptors of process `pid`, in order.
 pub fn open_descriptors(pid: u32) -> io::Result<Vec<Descriptor>> {
-    let here = std::env::current_dir()?;
     let mut descriptors = Vec::new();
     for info in process(pid)?.fd().map_err(io::Error::other)? {
         let info = info.map_err(io::Error::other)?;
         let target = match info.target {
-            FDTarget::Path(path) => relative_to(&path, &here),
+            FDTarget::Path(path) => path.display().to_string(),
             FDTarget::Pipe(inode) => format!("pipe:[{inode}]"),
             FDTarget::Socket(inode) => format!("socket:[{inode}]"),
             FDTarget::AnonInode(kind) => format!("anon_inode:{kind}"),
@@ -100,13 +97,6 @@ pub fn open_descriptors(pid: u32) -> io::Result<Vec<Descriptor>> {
     }
     descriptors.sort_by_key(|d| d.fd);
     Ok(descriptors)
-}
-
-fn relative_to(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 // ANCHOR: signals

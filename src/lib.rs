@@ -36,6 +36,8 @@ mod channel;
 pub mod cli;
 pub mod console;
 mod error;
+#[cfg(unix)]
+pub mod floors;
 #[cfg(target_os = "linux")]
 pub mod inspect;
 #[cfg(unix)]

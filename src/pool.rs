@@ -4,7 +4,7 @@
 //! once with `poll(2)`, from the calling thread: it starts no thread of its own, so
 //! forking a worker never happens behind another thread's back.
 
-use std::io;
+use std::io::{self, ErrorKind::BrokenPipe, ErrorKind::ConnectionReset};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -19,6 +19,7 @@ use crate::channel::{self, Channel, Reply, Request};
 use crate::error::{PoolError, Stage, WorkerExit};
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
 use crate::task::{Initializer, Task};
+use crate::worker;
 
 /// Numbers workers across all pools of this process, as Python's `_process_counter`
 /// does.
@@ -45,6 +46,10 @@ struct Worker {
     channel: Option<Channel>,
     /// What the worker is doing while the pool waits for its reply; `None` when idle.
     stage: Option<Stage>,
+    /// True once the worker's `Ready` has been read, or from the start for a worker that
+    /// sends none. The pool does not wait for it before sending the first request: it
+    /// reads it in front of the first reply.
+    ready: bool,
     /// True once the worker has been waited for, so that it is never waited for twice.
     reaped: bool,
 }
@@ -79,11 +84,12 @@ impl PoolBuilder {
         self
     }
 
-    /// Starts every worker, waits until each is ready and has run the initializer.
+    /// Starts every worker and, if there is an initializer, waits until each has run it.
     pub fn start(self) -> Result<Pool, PoolError> {
         if bootstrap::is_uninitialized_spawned_worker() {
             return Err(PoolError::NotInitialized);
         }
+        worker::install_panic_hook();
         let mut pool = Pool {
             method: self.method,
             env_remove: self.env_remove,
@@ -95,7 +101,9 @@ impl PoolBuilder {
                 return Err(pool.break_down(error));
             }
         }
-        if let Err(error) = pool.wait_until_ready(self.initializer) {
+        if let Some(initializer) = self.initializer
+            && let Err(error) = pool.initialize(initializer)
+        {
             return Err(pool.break_down(error));
         }
         Ok(pool)
@@ -176,41 +184,30 @@ impl Pool {
         };
         let process = start_method::launch(self.method, &spec, worker_end)
             .map_err(launch_error)?;
+        let ready = !process.announces_readiness();
         self.workers.push(Worker {
             name,
             process,
             channel: Some(channel),
-            stage: Some(Stage::Starting),
+            stage: None,
+            ready,
             reaped: false,
         });
         Ok(())
     }
 
-    /// Waits for each worker's `Ready`, in order, and has each run the initializer;
-    /// then waits for the initializers' results, in order. Workers start and initialise
-    /// side by side; a failure is reported for the first worker, by number, that
-    /// failed.
-    fn wait_until_ready(
-        &mut self,
-        initializer: Option<Initializer>,
-    ) -> Result<(), PoolError> {
+    /// Has every worker run the initializer, and waits for the results in order: workers
+    /// initialise side by side, and a failure is reported for the first worker, by
+    /// number, that failed.
+    fn initialize(&mut self, initializer: Initializer) -> Result<(), PoolError> {
+        let stage = Stage::Initializer {
+            name: initializer.name(),
+        };
         for index in 0..self.workers.len() {
-            match self.receive_from(index)? {
-                (Stage::Starting, Reply::Ready) => {}
-                (stage, reply) => return Err(self.unexpected(index, stage, reply)),
-            }
-            if let Some(initializer) = initializer {
-                let stage = Stage::Initializer {
-                    name: initializer.name(),
-                };
-                self.send(index, initializer.name(), Value::Null, stage)?;
-            }
-        }
-        if initializer.is_none() {
-            return Ok(());
+            self.send(index, initializer.name(), Value::Null, stage.clone())?;
         }
         for index in 0..self.workers.len() {
-            match self.receive_from(index)? {
+            match self.wait_for(index)? {
                 (stage @ Stage::Initializer { .. }, Reply::Done { output }) => {
                     let outcome: Result<(), String> =
                         self.decode(index, stage, output)?;
@@ -294,7 +291,7 @@ impl Pool {
                 Ok(())
             }
             // The worker is gone: say how it ended rather than what the socket said.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            Err(e) if matches!(e.kind(), BrokenPipe | ConnectionReset) => {
                 Err(self.died(index, stage))
             }
             Err(source) => Err(PoolError::Channel {
@@ -309,39 +306,94 @@ impl Pool {
     /// Waits until a busy worker replies or ends, and returns that worker's index, what
     /// it was doing, and its reply.
     fn next_reply(&mut self) -> Result<(usize, Stage, Reply), PoolError> {
-        let index = self.next_readable()?;
-        let (stage, reply) = self.receive_from(index)?;
-        Ok((index, stage, reply))
+        loop {
+            let index = self.next_readable()?;
+            if let Some((stage, reply)) = self.receive_from(index)? {
+                return Ok((index, stage, reply));
+            }
+        }
     }
     // ANCHOR_END: next_reply
 
-    /// Receives the reply of one busy worker, waiting for it if need be.
-    fn receive_from(&mut self, index: usize) -> Result<(Stage, Reply), PoolError> {
+    /// Receives the reply of one busy worker, waiting for it if need be. A worker's first
+    /// message may be `Ready`; it is read here, in front of the first reply, so that the
+    /// pool never waits for it on its own. Returns `None` when that was all there was to
+    /// read: the caller goes back to watching every busy worker rather than wait for this
+    /// one.
+    fn receive_from(
+        &mut self,
+        index: usize,
+    ) -> Result<Option<(Stage, Reply)>, PoolError> {
         let worker = &mut self.workers[index];
         let stage = worker.stage.take().expect("only busy workers are polled");
-        let received = match worker.channel.as_mut() {
-            Some(channel) => channel.receive::<Reply>(),
+        if !worker.ready {
+            match Self::receive(worker) {
+                Ok(Some(Reply::Ready)) => worker.ready = true,
+                // Anything else, end-of-file included, came before the worker was ready.
+                other => return Err(self.reply_error(index, Stage::Starting, other)),
+            }
+            if !worker
+                .channel
+                .as_ref()
+                .is_some_and(Channel::has_buffered_input)
+            {
+                worker.stage = Some(stage);
+                return Ok(None);
+            }
+        }
+        match Self::receive(&mut self.workers[index]) {
+            Ok(Some(reply @ (Reply::Ready | Reply::Done { .. }))) => {
+                Ok(Some((stage, reply)))
+            }
+            other => Err(self.reply_error(index, stage, other)),
+        }
+    }
+
+    /// Waits for the reply of one busy worker.
+    fn wait_for(&mut self, index: usize) -> Result<(Stage, Reply), PoolError> {
+        loop {
+            if let Some(reply) = self.receive_from(index)? {
+                return Ok(reply);
+            }
+        }
+    }
+
+    fn receive(worker: &mut Worker) -> io::Result<Option<Reply>> {
+        match worker.channel.as_mut() {
+            Some(channel) => channel.receive(),
             None => Ok(None),
-        };
+        }
+    }
+
+    /// The error for a message that is not a reply, or for no message at all.
+    fn reply_error(
+        &mut self,
+        index: usize,
+        stage: Stage,
+        received: io::Result<Option<Reply>>,
+    ) -> PoolError {
+        let worker = self.workers[index].name.clone();
         match received {
-            Ok(Some(Reply::Panicked { message })) => Err(PoolError::Panicked {
-                worker: worker.name.clone(),
+            Ok(Some(Reply::Panicked { message })) => PoolError::Panicked {
+                worker,
                 stage,
                 message,
-            }),
-            Ok(Some(Reply::Refused { reason })) => Err(PoolError::Refused {
-                worker: worker.name.clone(),
+            },
+            Ok(Some(Reply::Refused { reason })) => PoolError::Refused {
+                worker,
                 stage,
                 reason,
-            }),
-            Ok(Some(reply)) => Ok((stage, reply)),
-            // End-of-file: the worker's only copy of its end is gone, so is the worker.
-            Ok(None) => Err(self.died(index, stage)),
-            Err(source) => Err(PoolError::Channel {
-                worker: worker.name.clone(),
+            },
+            Ok(Some(reply)) => self.unexpected(index, stage, reply),
+            // End-of-file: the worker's only copy of its end is gone, so is the worker. A
+            // reset says the same of a worker that left a request of ours unread.
+            Ok(None) => self.died(index, stage),
+            Err(e) if e.kind() == ConnectionReset => self.died(index, stage),
+            Err(source) => PoolError::Channel {
+                worker,
                 stage,
                 source,
-            }),
+            },
         }
     }
 
@@ -350,6 +402,9 @@ impl Pool {
         let busy: Vec<usize> = (0..self.workers.len())
             .filter(|&i| self.workers[i].stage.is_some())
             .collect();
+        if let [only] = busy[..] {
+            return Ok(only); // a blocking read will do: no need to poll
+        }
         if let Some(&index) = busy.iter().find(|&&i| {
             let channel = self.workers[i].channel.as_ref();
             channel.is_none_or(Channel::has_buffered_input)
@@ -454,16 +509,20 @@ impl Pool {
                 continue;
             }
             worker.reaped = true;
+            let stage = match worker.ready {
+                true => Stage::ShuttingDown,
+                false => Stage::Starting,
+            };
             let error = match worker.process.wait() {
                 Ok(WorkerExit::Code(0)) => None,
                 Ok(exit) => Some(PoolError::Died {
                     worker: worker.name.clone(),
-                    stage: Stage::ShuttingDown,
+                    stage,
                     exit,
                 }),
                 Err(source) => Some(PoolError::Channel {
                     worker: worker.name.clone(),
-                    stage: Stage::ShuttingDown,
+                    stage,
                     source,
                 }),
             };

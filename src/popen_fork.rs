@@ -40,7 +40,9 @@ impl ForkPopen {
                     unsafe { std::env::remove_var(variable) };
                 }
                 let code = match worker::detach_stdin() {
-                    Ok(()) => worker::serve(spec.name, Channel::from_socket(channel)),
+                    Ok(()) => {
+                        worker::serve(spec.name, Channel::from_socket(channel), false)
+                    }
                     Err(_) => 1,
                 };
                 worker::flush_std_streams();
@@ -59,6 +61,11 @@ impl Popen for ForkPopen {
 
     fn kill(&mut self) -> io::Result<()> {
         Ok(kill(self.pid, Signal::SIGKILL)?)
+    }
+
+    /// A forked worker serves as soon as `fork()` returns: nothing of its own runs first.
+    fn announces_readiness(&self) -> bool {
+        false
     }
 
     fn wait(&mut self) -> io::Result<WorkerExit> {

@@ -52,6 +52,11 @@ impl Popen for SpawnPopen {
         self.child.kill()
     }
 
+    /// A spawned worker runs `main` up to `init()` before it serves, and may fail there.
+    fn announces_readiness(&self) -> bool {
+        true
+    }
+
     fn wait(&mut self) -> io::Result<WorkerExit> {
         let status = self.child.wait()?;
         Ok(match (status.code(), status.signal()) {

@@ -74,6 +74,10 @@ pub(crate) trait Popen {
     fn kill(&mut self) -> io::Result<()>;
     /// Waits for the worker to end and reaps it, so that no zombie is left behind.
     fn wait(&mut self) -> io::Result<WorkerExit>;
+    /// True if the worker sends `Ready` before its first reply: a worker that has code
+    /// to run before it serves (a spawned one runs `main`) can fail there, and the pool
+    /// must be able to say so.
+    fn announces_readiness(&self) -> bool;
 }
 
 /// What every start method is told about the worker to start.

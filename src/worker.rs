@@ -6,7 +6,8 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 
 use crate::channel::{Channel, Reply, Request};
 use crate::task;
@@ -23,22 +24,18 @@ static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 ///
 /// Runs in a forked child straight after `fork()`, and in a spawned child from
 /// `init()`.
-pub(crate) fn serve(name: &str, mut channel: Channel) -> i32 {
-    report_panics_to_parent();
-    if channel.send(&Reply::Ready).is_err() {
-        return 1;
+pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) -> i32 {
+    install_panic_hook();
+    SERVING.store(true, Ordering::Relaxed);
+    // The pool does not wait for this: it reads it in front of the first reply.
+    if announce_readiness && let Err(error) = channel.send(&Reply::Ready) {
+        return leave(name, &error);
     }
     loop {
         let request = match channel.receive::<Request>() {
             Ok(Some(request)) => request,
-            // The pool closed the channel (a reset, if it left a reply unread): shut
-            // down.
-            Ok(None) => return 0,
-            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => return 0,
-            Err(error) => {
-                eprintln!("{name}: lost the channel to the pool: {error}");
-                return 1;
-            }
+            Ok(None) => return 0, // the pool closed the channel: shut down
+            Err(error) => return leave(name, &error),
         };
         let Request::Run { task, input } = request;
         let reply = run(&task, input);
@@ -46,8 +43,21 @@ pub(crate) fn serve(name: &str, mut channel: Channel) -> i32 {
             let _ = channel.send(&reply);
             return PANIC_EXIT_CODE; // its state may be broken: take no further task
         }
-        if channel.send(&reply).is_err() {
-            return 1;
+        if let Err(error) = channel.send(&reply) {
+            return leave(name, &error);
+        }
+    }
+}
+
+/// The exit code of a worker that could not use its channel. A pool that closed it with
+/// a message unread, or before the worker's first one, makes it fail with a broken pipe or
+/// a reset connection: that is a shutdown, not an error.
+fn leave(name: &str, error: &io::Error) -> i32 {
+    match error.kind() {
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => 0,
+        _ => {
+            eprintln!("{name}: lost the channel to the pool: {error}");
+            1
         }
     }
 }
@@ -72,27 +82,41 @@ fn run(task: &str, input: serde_json::Value) -> Reply {
     }
 }
 
-/// A worker's panic is reported once, by the parent, in one line; the worker keeps the
-/// message for that instead of printing it. With `RUST_BACKTRACE` set, the worker also prints
-/// Rust's usual report, backtrace included.
-fn report_panics_to_parent() {
-    let usual_report = panic::take_hook();
-    let backtrace_wanted = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
-    panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or("a panic without a message");
-        // The program's own files have relative paths; a dependency's have absolute paths
-        // into cargo's registry, which name nothing the user can act on.
-        let place = info
-            .location()
-            .filter(|l| Path::new(l.file()).is_relative())
-            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
-            .unwrap_or_default();
-        *LAST_PANIC.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(format!("{message}{place}"));
-        if backtrace_wanted {
-            usual_report(info);
-        }
-    }));
+/// True in a process that serves as a worker: its panics are kept for the pool.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// Installs, once per process, a panic hook for workers: a worker's panic is reported once,
+/// by the parent, in one line, so the worker keeps the message for that instead of
+/// printing it. With `RUST_BACKTRACE` set, the worker also prints Rust's usual report,
+/// backtrace included. In a process that is not a worker, the usual report is printed.
+///
+/// The pool installs it before its first fork, so that a forked worker inherits it
+/// installed and only has to set a flag: every page a forked child writes is copied.
+pub(crate) fn install_panic_hook() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let usual_report = panic::take_hook();
+        let backtrace_wanted =
+            std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        panic::set_hook(Box::new(move |info| {
+            if !SERVING.load(Ordering::Relaxed) {
+                return usual_report(info);
+            }
+            let message = info.payload_as_str().unwrap_or("a panic without a message");
+            // The program's own files have relative paths; a dependency's have absolute
+            // paths into cargo's registry, which name nothing the user can act on.
+            let place = info
+                .location()
+                .filter(|l| Path::new(l.file()).is_relative())
+                .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                .unwrap_or_default();
+            *LAST_PANIC.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(format!("{message}{place}"));
+            if backtrace_wanted {
+                usual_report(info);
+            }
+        }));
+    });
 }
 
 /// The start of a spawned worker, from `init()`: the parent handed it its end of the
@@ -105,7 +129,9 @@ pub(crate) fn serve_spawned(name: &str) -> i32 {
         .try_clone_to_owned()
         .and_then(|channel| detach_stdin().map(|()| channel));
     match channel {
-        Ok(channel) => serve(name, Channel::from_stream(UnixStream::from(channel))),
+        Ok(channel) => {
+            serve(name, Channel::from_stream(UnixStream::from(channel)), true)
+        }
         Err(error) => {
             eprintln!(
                 "{name}: cannot take the channel to the pool from standard input: {error}"

@@ -210,6 +210,17 @@ MainProcess      [ 0.10s] MainProcess  258.4 MiB   88.1 MiB    2.3 MiB
     }
 
     #[test]
+    fn ratios_are_measurements() {
+        compare(
+            "spawn: 59.25× (target: at least 20×)\n",
+            "spawn: 61.2× (target: at least 20×)\n",
+        )
+        .unwrap();
+        // The threshold's digits vary too, by the same rule; the words around it do not.
+        compare("at most 2×)\n", "at least 2×)\n").unwrap_err();
+    }
+
+    #[test]
     fn one_fault_and_two_faults_are_the_same_unit() {
         compare("took 1 fault\n", "took 2 faults\n").unwrap();
     }

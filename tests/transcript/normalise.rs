@@ -15,7 +15,7 @@
 //! - **Elapsed times** (`[ 1.00s]`) match when they differ by at most
 //!   [`SECONDS_TOLERANCE`].
 //! - **Measurements** — a number with a unit of size, duration or count (`256.0 MiB`,
-//!   `412 µs`, `16391 faults`) — match any number with the same unit: their digits vary
+//!   `412 µs`, `16391 faults`, a ratio `2.53×`) — match any number with the same unit: their digits vary
 //!   from run to run. What a measurement shows must be said in words on the line, which
 //!   the program derives from the numbers and the check compares exactly.
 //! - **Spacing** inside a line does not count: right-aligned columns move as the digits
@@ -116,7 +116,7 @@ const VOLATILE: &str = concat!(
     r"|\bpid(?P<pid_sep>[ =:]+)(?P<pid>\d+)\b",
     r"|(?P<inode_kind>pipe|socket):\[(?P<inode>\d+)\]",
     r"|(?P<secs>\b\d+\.\d+)s\b",
-    r"|\b\d+(?:\.\d+)?(?P<unit_sep> ?)(?P<unit>B|KiB|MiB|GiB|kB|ns|µs|ms|faults?)(?:\b|$)",
+    r"|\b\d+(?:\.\d+)? ?(?:(?P<unit>B|KiB|MiB|GiB|kB|ns|µs|ms|faults?)\b|(?P<ratio>×))",
 );
 // ANCHOR_END: patterns
 
@@ -191,6 +191,8 @@ fn cut(line: &str, volatile: &Regex, renamer: &mut Renamer) -> Line {
         } else if let Some(seconds) = captures.name("secs") {
             pieces.push(Piece::Seconds(seconds.as_str().parse().unwrap_or(f64::NAN)));
             pieces.push(Piece::Text("s".to_owned()));
+        } else if captures.name("ratio").is_some() {
+            pieces.push(Piece::Measure("×".to_owned()));
         } else if let Some(unit) = captures.name("unit") {
             // "1 fault", "2 faults": one unit.
             let unit = if unit.as_str() == "fault" {

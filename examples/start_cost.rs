@@ -1,0 +1,508 @@
+//! What it costs to start workers, against the parent's size, the operating system's floor
+//! and CPython's `ProcessPoolExecutor`.
+//!
+//! For each parent size (0, 64, 256 and 1024 MiB of written memory; `--max-mib 4096` adds
+//! 4096), it takes the median time of: a pool with fork and a pool with spawn (start one
+//! worker, run one trivial task, shut down); a bare fork + `_exit` + wait; a `posix_spawn`
+//! of `/bin/true` + wait; and CPython's pool with fork, spawn and forkserver, timed by
+//! `python/start_cost.py`. Then pools of 1, 2, 4 and 8 workers at parent size 0.
+//!
+//! ```text
+//! cargo run --release -q --example start_cost
+//! cargo run --release -q --example start_cost -- --json
+//! cargo run --release -q --example start_cost -- --svg src/start-cost.svg
+//! ```
+//!
+//! Chapter: "Performance" (src/start-cost.md).
+
+// `mdbook test` passes no `--extern` flags; these make the file compile there too.
+extern crate clap;
+extern crate forkspawn;
+extern crate plotters;
+extern crate serde;
+extern crate serde_json;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use clap::Parser;
+use forkspawn::ballast::Ballast;
+use forkspawn::{Pool, StartMethod, floors, task};
+use serde::Serialize;
+
+/// The parent's data: written before each round of measurements.
+static BALLAST: Mutex<Option<Ballast>> = Mutex::new(None);
+
+/// The trivial task: the measurement is of everything around it.
+fn nothing(value: u32) -> u32 {
+    value
+}
+
+// ANCHOR: methods
+/// What is timed, one row of the table per parent size or pool size.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Method {
+    Pool(StartMethod),
+    RawFork,
+    RawPosixSpawn,
+    Python(&'static str),
+}
+
+impl Method {
+    const ALL: [Method; 7] = [
+        Method::Pool(StartMethod::Fork),
+        Method::Pool(StartMethod::Spawn),
+        Method::RawFork,
+        Method::RawPosixSpawn,
+        Method::Python("fork"),
+        Method::Python("spawn"),
+        Method::Python("forkserver"),
+    ];
+
+    fn is_floor(self) -> bool {
+        matches!(self, Method::RawFork | Method::RawPosixSpawn)
+    }
+
+    /// Starts `workers` workers, runs one trivial task on each, and shuts them down (a
+    /// floor starts and reaps one process); returns the microseconds that took.
+    fn time_once(self, workers: usize, parent_mib: u32) -> Result<u64, String> {
+        let started = Instant::now();
+        match self {
+            Method::Pool(method) => {
+                let mut pool = Pool::new(method, workers).map_err(|e| e.to_string())?;
+                let inputs = 0..workers as u32;
+                pool.map(task!(nothing), inputs)
+                    .map_err(|e| e.to_string())?;
+                pool.shutdown().map_err(|e| e.to_string())?;
+            }
+            Method::RawFork => floors::fork_and_wait().map_err(|e| e.to_string())?,
+            Method::RawPosixSpawn => {
+                floors::posix_spawn_and_wait(c"/bin/true").map_err(|e| e.to_string())?
+            }
+            Method::Python(method) => return python_pool(method, workers, parent_mib),
+        }
+        Ok(started.elapsed().as_micros() as u64)
+    }
+}
+// ANCHOR_END: methods
+
+/// The project's Python script times its own pool, in a fresh interpreter each time.
+fn python_pool(method: &str, workers: usize, parent_mib: u32) -> Result<u64, String> {
+    let script = Path::new(option_env!("CARGO_MANIFEST_DIR").unwrap_or("."))
+        .join("python")
+        .join("start_cost.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args([method, &workers.to_string(), &parent_mib.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("{} failed: {}", script.display(), output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .map_err(|_| format!("unexpected output {text:?}"))
+}
+
+fn python_available() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// One measurement: the median of several runs.
+#[derive(Serialize, Clone, Copy, Debug)]
+struct Row {
+    method: &'static str,
+    parent_mib: u32,
+    workers: usize,
+    median_us: u64,
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Pool(StartMethod::Fork) => "fork",
+        Method::Pool(StartMethod::Spawn) => "spawn",
+        Method::RawFork => "raw-fork",
+        Method::RawPosixSpawn => "raw-posix-spawn",
+        Method::Python(method) => match method {
+            "fork" => "python-fork",
+            "spawn" => "python-spawn",
+            _ => "python-forkserver",
+        },
+    }
+}
+
+/// Starting workers, against the parent's size, the OS's floor and CPython.
+#[derive(Parser)]
+#[command(name = "start_cost")]
+struct Args {
+    /// The largest parent size to measure, in MiB: sizes are 0, 64, 256, 1024 and 4096
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    max_mib: u32,
+    /// Runs per measurement of this library's pools and of the floors
+    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u32).range(1..=1001))]
+    runs: u32,
+    /// Runs per measurement of CPython's pools, each in a fresh interpreter
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
+    python_runs: u32,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    json: bool,
+    /// Also draw the start cost against the parent's size into this SVG file
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    forkspawn::init();
+    let args: Args = forkspawn::cli::parse_args();
+    forkspawn::cli::exit_code(run(&args))
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let python = python_available();
+    let methods: Vec<Method> = Method::ALL
+        .into_iter()
+        .filter(|m| python || !matches!(m, Method::Python(_)))
+        .collect();
+    let mut rows = Vec::new();
+    let sizes = [0, 64, 256, 1024, 4096]
+        .into_iter()
+        .filter(|&s| s <= args.max_mib);
+    for parent_mib in sizes {
+        let ballast = Ballast::new(parent_mib as usize);
+        *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
+        rows.extend(measure(&methods, 1, parent_mib, args)?);
+    }
+    *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    for workers in [2, 4, 8] {
+        let pools: Vec<Method> =
+            methods.iter().copied().filter(|m| !m.is_floor()).collect();
+        rows.extend(measure(&pools, workers, 0, args)?);
+    }
+    let phases = fork_pool_phases(args.runs)?;
+    if let Some(path) = &args.svg {
+        chart::draw(path, &rows)?;
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "rows": rows }));
+        return Ok(());
+    }
+    // Everything is printed once everything is measured: the lines' clocks then say
+    // nothing about how long the measuring took, which varies from machine to machine.
+    report::print(&rows, python, args);
+    report::phases(&phases);
+    Ok(())
+}
+
+// ANCHOR: phases
+/// Where a fork pool's time goes, at parent size 0: the medians of each phase of a cycle,
+/// with a second task added, and of the bare fork, all interleaved.
+fn fork_pool_phases(runs: u32) -> Result<[(&'static str, u64); 5], String> {
+    let mut timings: [Vec<u64>; 5] = Default::default();
+    let error = |e: forkspawn::PoolError| e.to_string();
+    for _ in 0..runs {
+        let clock = Instant::now();
+        floors::fork_and_wait().map_err(|e| e.to_string())?;
+        let mut lap = |phase: usize, clock: &mut Instant| {
+            timings[phase].push(clock.elapsed().as_micros() as u64);
+            *clock = Instant::now();
+        };
+        let mut clock = clock;
+        lap(0, &mut clock);
+        let mut pool = Pool::new(StartMethod::Fork, 1).map_err(error)?;
+        lap(1, &mut clock);
+        pool.map(task!(nothing), [1]).map_err(error)?;
+        lap(2, &mut clock);
+        pool.map(task!(nothing), [2]).map_err(error)?;
+        lap(3, &mut clock);
+        pool.shutdown().map_err(error)?;
+        lap(4, &mut clock);
+    }
+    let names = [
+        "bare fork + _exit + wait",
+        "Pool::new (the fork)",
+        "first task",
+        "second task",
+        "shutdown",
+    ];
+    let mut medians = [("", 0); 5];
+    for ((median, name), mut timings) in medians.iter_mut().zip(names).zip(timings) {
+        timings.sort_unstable();
+        *median = (name, timings[timings.len() / 2]);
+    }
+    Ok(medians)
+}
+// ANCHOR_END: phases
+
+/// The median of several timings of each method. The runs are interleaved — one of each
+/// method per round — so that a machine that is busier for a while weighs on every method
+/// alike, and ratios between them stay fair. One round first is not counted: it warms
+/// caches and pages the executable in.
+fn measure(
+    methods: &[Method],
+    workers: usize,
+    parent_mib: u32,
+    args: &Args,
+) -> Result<Vec<Row>, String> {
+    let mut timings: Vec<Vec<u64>> = vec![Vec::new(); methods.len()];
+    for round in 0..=args.runs {
+        for (method, timings) in methods.iter().zip(&mut timings) {
+            let is_python = matches!(method, Method::Python(_));
+            if is_python && (round == 0 || round > args.python_runs) {
+                continue; // each CPython run starts a fresh interpreter: no warming up
+            }
+            let took = method.time_once(workers, parent_mib)?;
+            if round > 0 {
+                timings.push(took);
+            }
+        }
+    }
+    Ok(methods
+        .iter()
+        .zip(timings)
+        .map(|(&method, mut timings)| {
+            timings.sort_unstable();
+            Row {
+                method: method_name(method),
+                parent_mib,
+                workers,
+                median_us: timings[timings.len() / 2],
+            }
+        })
+        .collect())
+}
+// ANCHOR_END: main
+
+/// The table, the ratios and the targets, as the chapter shows them.
+mod report {
+    use super::{Args, Row};
+    use forkspawn::say;
+
+    fn find(
+        rows: &[Row],
+        method: &str,
+        parent_mib: u32,
+        workers: usize,
+    ) -> Option<u64> {
+        rows.iter()
+            .find(|r| {
+                r.method == method && r.parent_mib == parent_mib && r.workers == workers
+            })
+            .map(|r| r.median_us)
+    }
+
+    fn cell(value: Option<u64>) -> String {
+        value.map_or("-".to_owned(), |us| format!("{us} µs"))
+    }
+
+    const COLUMNS: [(&str, &str); 7] = [
+        ("fork", "fork pool"),
+        ("spawn", "spawn pool"),
+        ("raw-fork", "raw fork"),
+        ("raw-posix-spawn", "posix_spawn"),
+        ("python-fork", "CPy fork"),
+        ("python-spawn", "CPy spawn"),
+        ("python-forkserver", "CPy fsrv"),
+    ];
+
+    pub fn print(rows: &[Row], python: bool, args: &Args) {
+        say!(
+            "median of {} runs (CPython: {}), each: start the workers, one task each, shut down",
+            args.runs,
+            args.python_runs
+        );
+        if !python {
+            say!("python3 not found: the CPython columns are empty");
+        }
+        let header: Vec<String> = COLUMNS
+            .iter()
+            .map(|(_, title)| format!("{title:>12}"))
+            .collect();
+        say!("{:>6} {:>7} {}", "MiB", "workers", header.join(""));
+        let mut shapes: Vec<(u32, usize)> =
+            rows.iter().map(|r| (r.parent_mib, r.workers)).collect();
+        shapes.dedup();
+        for (parent_mib, workers) in shapes {
+            let cells: Vec<String> = COLUMNS
+                .iter()
+                .map(|(method, _)| {
+                    format!("{:>12}", cell(find(rows, method, parent_mib, workers)))
+                })
+                .collect();
+            say!("{parent_mib:>6} {workers:>7} {}", cells.join(""));
+        }
+        ratios(rows, args.max_mib);
+    }
+
+    pub fn phases(phases: &[(&str, u64)]) {
+        say!("fork pool at 0 MiB, phase by phase (median):");
+        for (name, us) in phases {
+            say!("  {name:<26} {:>8}", format!("{us} µs"));
+        }
+    }
+
+    // ANCHOR: ratios
+    fn ratios(rows: &[Row], max_mib: u32) {
+        let at = |method, mib| find(rows, method, mib, 1);
+        let ratio = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0 => format!("{:.2}×", a as f64 / b as f64),
+            _ => "-".to_owned(),
+        };
+        say!("targets, 1 worker, from this run:");
+        say!(
+            "  CPython spawn / spawn pool at 0 MiB: {} (target: at least 20×)",
+            ratio(at("python-spawn", 0), at("spawn", 0))
+        );
+        say!(
+            "  CPython fork / fork pool at 0 MiB: {} (target: at least 10×)",
+            ratio(at("python-fork", 0), at("fork", 0))
+        );
+        say!(
+            "  fork pool / raw fork at 0 MiB: {} (target: at most 2×)",
+            ratio(at("fork", 0), at("raw-fork", 0))
+        );
+        let top = [4096, 1024, 256, 64]
+            .into_iter()
+            .find(|&s| s <= max_mib)
+            .unwrap_or(0);
+        say!(
+            "  spawn pool at {top} MiB / at 0 MiB: {} (target: at most 1.2×)",
+            ratio(at("spawn", top), at("spawn", 0))
+        );
+        if let (Some(fork_top), Some(fork_0)) = (at("fork", top), at("fork", 0))
+            && top > 0
+        {
+            let per_mib = (fork_top.saturating_sub(fork_0)) as f64 / f64::from(top);
+            say!("fork pool: grows by {per_mib:.1} µs per MiB of parent");
+        }
+        say!("{}", crossover(rows));
+    }
+
+    /// Where the fork pool starts to cost more than the spawn pool, by linear interpolation
+    /// between the measured sizes.
+    fn crossover(rows: &[Row]) -> String {
+        let difference = |mib| {
+            let fork = find(rows, "fork", mib, 1)? as f64;
+            let spawn = find(rows, "spawn", mib, 1)? as f64;
+            Some((mib, fork - spawn))
+        };
+        let points: Vec<(u32, f64)> = [0, 64, 256, 1024, 4096]
+            .into_iter()
+            .filter_map(difference)
+            .collect();
+        match points.first() {
+            None => "no measurement to compare".to_owned(),
+            Some(&(_, first)) if first >= 0.0 => {
+                "the spawn pool is cheaper than the fork pool at every size".to_owned()
+            }
+            Some(_) => match points.windows(2).find(|w| w[1].1 >= 0.0) {
+                Some(w) => {
+                    let ((a, da), (b, db)) = (w[0], w[1]);
+                    let mib = f64::from(a) + (f64::from(b - a)) * (-da / (db - da));
+                    format!(
+                        "crossover: above about {mib:.0} MiB the fork pool costs more than the spawn pool"
+                    )
+                }
+                None => "the fork pool is cheaper than the spawn pool at every size"
+                    .to_owned(),
+            },
+        }
+    }
+    // ANCHOR_END: ratios
+}
+
+/// The chart of start cost against parent size, one line per method.
+mod chart {
+    use std::path::Path;
+
+    use plotters::prelude::*;
+
+    use super::Row;
+
+    const LINES: [(&str, RGBColor); 7] = [
+        ("fork", RGBColor(0xd6, 0x27, 0x28)),
+        ("spawn", RGBColor(0x1f, 0x77, 0xb4)),
+        ("raw-fork", RGBColor(0xff, 0x98, 0x96)),
+        ("raw-posix-spawn", RGBColor(0xae, 0xc7, 0xe8)),
+        ("python-fork", RGBColor(0x8c, 0x56, 0x4b)),
+        ("python-spawn", RGBColor(0x94, 0x67, 0xbd)),
+        ("python-forkserver", RGBColor(0x2c, 0xa0, 0x2c)),
+    ];
+
+    pub fn draw(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let single: Vec<&Row> = rows.iter().filter(|r| r.workers == 1).collect();
+        let max_mib = single
+            .iter()
+            .map(|r| r.parent_mib)
+            .max()
+            .unwrap_or(0)
+            .max(64);
+        let highest = single
+            .iter()
+            .map(|r| r.median_us)
+            .max()
+            .unwrap_or(1)
+            .max(10);
+        let root = SVGBackend::new(path, (760, 480)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Starting one worker, against the parent's size",
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                0f64..f64::from(max_mib),
+                (10f64..highest as f64 * 2.0).log_scale(),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("parent's written memory (MiB)")
+            .y_desc("median time (µs, log scale)")
+            .draw()?;
+        for (method, colour) in LINES {
+            let points: Vec<(f64, f64)> = single
+                .iter()
+                .filter(|r| r.method == method)
+                .map(|r| (f64::from(r.parent_mib), r.median_us.max(1) as f64))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                .label(method)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, colour.filled())),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+"""Times one CPython ProcessPoolExecutor from start to shutdown.
+
+    python3 python/start_cost.py METHOD WORKERS PARENT_MIB
+
+The parent first writes PARENT_MIB MiB of memory (every page, so that it is resident), then
+starts a pool of WORKERS workers with the start method METHOD (fork, spawn or forkserver),
+runs one trivial task per worker, and shuts the pool down. It prints the microseconds that
+took, and nothing else. Part of the book "Fork or Spawn": examples/start_cost.rs runs it once
+per measurement, so that every pool starts in a fresh interpreter, as a program's first pool
+does.
+"""
+
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+
+def nothing(value):
+    return value
+
+
+def main():
+    method, workers, parent_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    parent_data = bytearray(b"\xa5") * (parent_mib << 20)
+    context = multiprocessing.get_context(method)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        list(pool.map(nothing, range(workers)))
+    elapsed = time.perf_counter() - started
+    print(round(elapsed * 1e6))
+    del parent_data
+
+
+if __name__ == "__main__":
+    main()
