@@ -54,6 +54,14 @@ struct Worker {
     reaped: bool,
 }
 
+impl Worker {
+    /// `stage`, or `Starting` for a worker that has not said it is ready: whatever it was
+    /// sent, it never began to serve.
+    fn stage_unless_starting(&self, stage: Stage) -> Stage {
+        if self.ready { stage } else { Stage::Starting }
+    }
+}
+
 /// Settings of a pool before its workers start. Made by [`Pool::builder`].
 #[must_use]
 pub struct PoolBuilder {
@@ -466,6 +474,7 @@ impl Pool {
         let worker = &mut self.workers[index];
         worker.channel = None;
         worker.reaped = true;
+        let stage = worker.stage_unless_starting(stage);
         match worker.process.wait() {
             Ok(exit) => PoolError::Died {
                 worker: worker.name.clone(),
@@ -509,10 +518,7 @@ impl Pool {
                 continue;
             }
             worker.reaped = true;
-            let stage = match worker.ready {
-                true => Stage::ShuttingDown,
-                false => Stage::Starting,
-            };
+            let stage = worker.stage_unless_starting(Stage::ShuttingDown);
             let error = match worker.process.wait() {
                 Ok(WorkerExit::Code(0)) => None,
                 Ok(exit) => Some(PoolError::Died {

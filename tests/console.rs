@@ -15,7 +15,7 @@ use nix::pty::openpty;
 /// Runs `module_scope fork` with its standard output on a pseudo-terminal; returns what it
 /// printed there.
 fn output_on_a_terminal(no_color: Option<&str>) -> String {
-    let program = common::example_path("module_scope").unwrap();
+    let program = common::example_path("module_scope", false).unwrap();
     let terminal = openpty(None, None).unwrap();
     let mut command = Command::new(program);
     command

@@ -34,11 +34,29 @@ mod reading_the_book {
             blocks[0].command,
             Command::Example {
                 name: "demo".into(),
-                args: vec!["fork".into(), "--flag".into()]
+                args: vec!["fork".into(), "--flag".into()],
+                release: false,
             }
         );
         assert_eq!(blocks[0].expected, "line 1\nline 2\n");
         assert_eq!(blocks[0].line, 3);
+    }
+
+    #[test]
+    fn reads_a_release_run() {
+        let blocks = blocks_of(
+            "```console\n$ cargo run --release -q --example bench -- --json\n{}\n```\n",
+        )
+        .unwrap();
+        assert_eq!(
+            blocks[0].command,
+            Command::Example {
+                name: "bench".into(),
+                args: vec!["--json".into()],
+                release: true,
+            }
+        );
+        assert!(blocks[0].name().ends_with(".md:1 bench -- --json"));
     }
 
     #[test]

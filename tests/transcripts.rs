@@ -4,11 +4,13 @@
 //! Each ```console block of a chapter linked from `src/SUMMARY.md` becomes one test,
 //! named after its file, line and command (`cargo test --test transcripts --
 //! module-scope` runs one chapter's). What "the same" means is in
-//! `transcript/normalise.rs`.
+//! `transcript/normalise.rs`. Every program runs in an empty working directory of its
+//! own, so that files it writes (the benchmark's chart) do not land in the repository.
 //!
 //! Overwrite mode: `TRANSCRIPTS=overwrite cargo test --test transcripts` writes the
-//! output of fresh runs into the blocks instead of comparing. Transcripts are never
-//! typed by hand.
+//! output of fresh runs into the blocks instead of comparing, one program at a time, and
+//! copies the files each run wrote into the repository at the same relative paths.
+//! Transcripts are never typed by hand.
 
 mod common;
 mod transcript;
@@ -26,7 +28,15 @@ use transcript::normalise;
 /// The longest a chapter's program may run before it counts as hung.
 const TIME_LIMIT: Duration = Duration::from_secs(60);
 
-type Rewrites = Arc<Mutex<Vec<(Block, String)>>>;
+/// What overwrite mode writes back: each block's fresh output, and the files its run wrote
+/// into its working directory (the benchmark's chart), with their paths in the repository.
+#[derive(Default)]
+struct Rewrites {
+    transcripts: Vec<(Block, String)>,
+    files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+type SharedRewrites = Arc<Mutex<Rewrites>>;
 
 fn main() -> ExitCode {
     let mut arguments = Arguments::from_args();
@@ -44,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rewrites: Rewrites = Arc::default();
+    let rewrites: SharedRewrites = Arc::default();
     let trials = blocks
         .into_iter()
         .map(|block| {
@@ -75,18 +85,26 @@ fn book_blocks(book_src: &Path) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
-fn check(block: &Block, rewrites: Option<&Rewrites>) -> Result<(), Failed> {
-    let Command::Example { name, args } = &block.command else {
+fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed> {
+    let Command::Example {
+        name,
+        args,
+        release,
+    } = &block.command
+    else {
         return Ok(());
     };
-    let program = common::example_path(name)?;
-    let outcome = common::run(&program, args, TIME_LIMIT)?;
+    let program = common::example_path(name, *release)?;
+    let work_dir = common::WorkDir::new()?;
+    let outcome = common::run_in(&work_dir, &program, args, &[], TIME_LIMIT)?;
     if outcome.output.contains('\x1b') {
         return Err("the program wrote terminal escape codes into a pipe".into());
     }
     let fresh = outcome.transcript();
     if let Some(rewrites) = rewrites {
-        rewrites.lock().unwrap().push((block.clone(), fresh));
+        let mut rewrites = rewrites.lock().unwrap();
+        rewrites.transcripts.push((block.clone(), fresh));
+        rewrites.files.extend(work_dir.files());
         return Ok(());
     }
     normalise::compare(&block.expected, &fresh).map_err(|diff| {
@@ -101,9 +119,9 @@ fn check(block: &Block, rewrites: Option<&Rewrites>) -> Result<(), Failed> {
     })
 }
 
-fn write_back(rewrites: &[(Block, String)]) -> Result<(), String> {
+fn write_back(rewrites: &Rewrites) -> Result<(), String> {
     let mut by_file: BTreeMap<&PathBuf, Vec<(&Block, String)>> = BTreeMap::new();
-    for (block, output) in rewrites {
+    for (block, output) in &rewrites.transcripts {
         by_file
             .entry(&block.file)
             .or_default()
@@ -116,6 +134,13 @@ fn write_back(rewrites: &[(Block, String)]) -> Result<(), String> {
             replacements.len(),
             file.display()
         );
+    }
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (relative, bytes) in &rewrites.files {
+        let path = repository.join(relative);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("rewrote {}, written by a run", path.display());
     }
     Ok(())
 }

@@ -5,13 +5,15 @@
 // Each test target uses a part of this module.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,31 +47,45 @@ impl Outcome {
     }
 }
 
-/// The path of every example program, built once per test process with the current
-/// sources.
+/// The path of an example program, built with the current sources: in the dev profile
+/// (all examples at once, on first use), or in the release profile (one at a time).
 ///
-/// `cargo test --test transcripts` alone does not rebuild the examples, so the tests
-/// build them themselves; cargo's JSON messages say where each executable is.
-pub fn example_path(name: &str) -> Result<PathBuf, String> {
-    static EXAMPLES: OnceLock<Result<HashMap<String, PathBuf>, String>> =
-        OnceLock::new();
-    let examples = EXAMPLES.get_or_init(build_examples).as_ref()?;
-    examples
-        .get(name)
-        .cloned()
-        .ok_or_else(|| format!("there is no example named `{name}` in examples/"))
+/// `cargo test --test transcripts` alone does not rebuild the examples, so the tests build
+/// them themselves; cargo's JSON messages say where each executable is.
+pub fn example_path(name: &str, release: bool) -> Result<PathBuf, String> {
+    static DEV: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
+    static RELEASE: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let missing = || format!("there is no example named `{name}` in examples/");
+    if !release {
+        let examples = DEV.get_or_init(|| build(&["--examples"])).as_ref()?;
+        return examples.get(name).cloned().ok_or_else(missing);
+    }
+    let mut built = RELEASE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = built.get(name) {
+        return Ok(path.clone());
+    }
+    let path = build(&["--release", "--example", name])?
+        .remove(name)
+        .ok_or_else(missing)?;
+    built.insert(name.to_owned(), path.clone());
+    Ok(path)
 }
 
-fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
+fn build(what: &[&str]) -> Result<HashMap<String, PathBuf>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
-        .args(["build", "--quiet", "--examples", "--message-format=json"])
+        .args(["build", "--quiet", "--message-format=json"])
+        .args(what)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
-        return Err(format!("cargo build --examples failed: {}", output.status));
+        return Err(format!(
+            "cargo build {} failed: {}",
+            what.join(" "),
+            output.status
+        ));
     }
     let mut examples = HashMap::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -90,7 +106,59 @@ fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
     Ok(examples)
 }
 
-/// Runs `program` with `args` and no standard input, in a new process group.
+/// An empty directory for one run to work in, removed with everything in it when dropped.
+/// A program that writes files (the benchmark's chart) writes them here, not in the
+/// repository, unless the transcripts are being rewritten.
+pub struct WorkDir(PathBuf);
+
+impl WorkDir {
+    pub fn new() -> Result<WorkDir, String> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir()
+            .join(format!("fork-or-spawn-run-{}-{number}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(WorkDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Every file the run left here, with its path relative to this directory.
+    pub fn files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut pending = vec![self.0.clone()];
+        while let Some(directory) = pending.pop() {
+            for entry in std::fs::read_dir(&directory)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if let (Ok(relative), Ok(bytes)) =
+                    (path.strip_prefix(&self.0), std::fs::read(&path))
+                {
+                    files.push((relative.to_owned(), bytes));
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `program` with `args` and no standard input, in a new process group and a fresh
+/// working directory.
 ///
 /// Fails when the program is still running after `limit`, or when any process of its
 /// group (a worker it forked or spawned) is still there after it exits: every process
@@ -110,6 +178,17 @@ pub fn run_with_env(
     env: &[(&str, &str)],
     limit: Duration,
 ) -> Result<Outcome, String> {
+    run_in(&WorkDir::new()?, program, args, env, limit)
+}
+
+/// [`run_with_env`], in the working directory `dir`.
+pub fn run_in(
+    dir: &WorkDir,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Result<Outcome, String> {
     let started = Instant::now();
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     let mut child = {
@@ -123,6 +202,7 @@ pub fn run_with_env(
             .env_remove("RUST_LOG")
             .env_remove("CLICOLOR_FORCE")
             .envs(env.iter().copied())
+            .current_dir(dir.path())
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?

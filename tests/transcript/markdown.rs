@@ -28,8 +28,12 @@ pub fn chapters(book_src: &Path) -> Result<Vec<PathBuf>, String> {
 /// What the first line of a console block asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `$ cargo run -q --example NAME -- ARGS`: run it and compare.
-    Example { name: String, args: Vec<String> },
+    /// `$ cargo run [--release] -q --example NAME -- ARGS`: run it and compare.
+    Example {
+        name: String,
+        args: Vec<String>,
+        release: bool,
+    },
     /// `# not run: REASON`: shown to the reader as it is, with the reason.
     NotRun { reason: String },
 }
@@ -53,14 +57,16 @@ impl Block {
     /// A short name for test listings: `module-scope.md:42 fork`.
     pub fn name(&self) -> String {
         let file = self.file.file_name().unwrap_or_default().to_string_lossy();
-        let command = self
-            .command_line
-            .trim_start_matches("$ cargo run -q --example ");
+        let command = [RUN_PREFIX, RELEASE_RUN_PREFIX]
+            .iter()
+            .find_map(|prefix| self.command_line.strip_prefix(prefix))
+            .unwrap_or(&self.command_line);
         format!("{file}:{} {command}", self.line)
     }
 }
 
 pub const RUN_PREFIX: &str = "$ cargo run -q --example ";
+pub const RELEASE_RUN_PREFIX: &str = "$ cargo run --release -q --example ";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
 /// Every ```console block in `file`. A block whose first line is neither a runnable `$
@@ -106,7 +112,15 @@ fn parse_block(
         Command::NotRun {
             reason: reason.trim().to_owned(),
         }
-    } else if let Some(rest) = command_line.strip_prefix(RUN_PREFIX) {
+    } else if let Some((rest, release)) = command_line
+        .strip_prefix(RUN_PREFIX)
+        .map(|rest| (rest, false))
+        .or_else(|| {
+            command_line
+                .strip_prefix(RELEASE_RUN_PREFIX)
+                .map(|rest| (rest, true))
+        })
+    {
         let mut words = rest.split_whitespace();
         let name = words.next().unwrap_or_default().to_owned();
         let args: Vec<String> = match words.next() {
@@ -126,7 +140,11 @@ fn parse_block(
                 "{place}: arguments are split on spaces only; no shell syntax"
             ));
         }
-        Command::Example { name, args }
+        Command::Example {
+            name,
+            args,
+            release,
+        }
     } else {
         return Err(format!(
             "{place}: a console block starts with `{RUN_PREFIX}NAME -- ARGS` (run and checked) \
