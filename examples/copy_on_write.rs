@@ -9,6 +9,7 @@
 //! ```text
 //! cargo run -q --example copy_on_write -- fork
 //! cargo run -q --example copy_on_write -- spawn --write-percent 100
+//! cargo run -q --example copy_on_write -- fork --huge-pages
 //! ```
 //!
 //! Chapter: "Copy-on-write" (src/copy-on-write.md).
@@ -65,6 +66,15 @@ fn private(pid: u32) -> std::io::Result<Mib> {
     Ok(inspect::memory_usage(pid)?.uss)
 }
 
+/// How much of the data the kernel put in huge pages, in words.
+fn huge_share(huge: Mib, data: Mib) -> &'static str {
+    match huge.0 {
+        0 => "all of it is in 4 KiB pages",
+        h if h >= data.0 * 9 / 10 => "all of it, or nearly",
+        _ => "some of it",
+    }
+}
+
 /// Faults per page written, in words: the figure itself varies a little from run to run.
 fn faults_per_page(faults: u64, pages: usize) -> &'static str {
     let ratio = faults as f64 / pages as f64;
@@ -105,6 +115,9 @@ struct Args {
     /// How much memory the parent writes before it starts the worker, in MiB
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(16..))]
     parent_mib: u16,
+    /// Ask for the parent's data in transparent huge pages (2 MiB) instead of 4 KiB pages
+    #[arg(long)]
+    huge_pages: bool,
     /// How much of the parent's data the worker writes, in percent
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u8).range(0..=100))]
     write_percent: u8,
@@ -118,15 +131,22 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let ballast = Ballast::new(args.parent_mib.into());
-    let pages = ballast.pages();
-    say!(
-        "the parent writes {} of data: {pages} pages",
-        Mib(ballast.len() as u64)
-    );
+    let ballast = match args.huge_pages {
+        true => Ballast::with_huge_pages(args.parent_mib.into())?,
+        false => Ballast::new(args.parent_mib.into()),
+    };
+    let (pages, data) = (ballast.pages(), Mib(ballast.len() as u64));
+    say!("the parent writes {data} of data: {pages} pages");
+    let huge = inspect::memory_usage(std::process::id())?.huge;
+    say!("{huge} of it in huge pages: {}", huge_share(huge, data));
     *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
 
+    let started = Instant::now();
     let mut pool = Pool::new(args.method, 1)?;
+    say!(
+        "starting the worker took {} µs",
+        started.elapsed().as_micros()
+    );
     pool.map(task!(write_share), [args.write_percent])?
         .into_iter()
         .collect::<Result<(), String>>()?;

@@ -18,6 +18,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate nix;
 extern crate plotters;
 extern crate serde;
 extern crate serde_json;
@@ -30,6 +31,9 @@ use std::time::Instant;
 use clap::Parser;
 use forkspawn::ballast::Ballast;
 use forkspawn::{Pool, StartMethod, floors, task};
+use nix::sys::prctl;
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::wait::waitpid;
 use serde::Serialize;
 
 /// The parent's data: written before each round of measurements.
@@ -89,7 +93,13 @@ impl Method {
 // ANCHOR_END: methods
 
 /// The project's Python script times its own pool, in a fresh interpreter each time.
+///
+/// CPython's spawn and forkserver start helpers (a resource tracker, the fork server) that
+/// leave only after the script has exited. This process makes itself their reaper, so
+/// that they come back to it as orphans, and waits for them: the benchmark leaves no
+/// process behind.
 fn python_pool(method: &str, workers: usize, parent_mib: u32) -> Result<u64, String> {
+    prctl::set_child_subreaper(true).map_err(|e| e.to_string())?;
     let script = Path::new(option_env!("CARGO_MANIFEST_DIR").unwrap_or("."))
         .join("python")
         .join("start_cost.py");
@@ -99,6 +109,7 @@ fn python_pool(method: &str, workers: usize, parent_mib: u32) -> Result<u64, Str
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
+    while waitpid(None, None).is_ok() {} // the helpers, until none is left
     if !output.status.success() {
         return Err(format!("{} failed: {}", script.display(), output.status));
     }
@@ -148,7 +159,7 @@ struct Args {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=4096))]
     max_mib: u32,
     /// Runs per measurement of this library's pools and of the floors
-    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u32).range(1..=1001))]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1001))]
     runs: u32,
     /// Runs per measurement of CPython's pools, each in a fresh interpreter
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
@@ -183,6 +194,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
         rows.extend(measure(&methods, 1, parent_mib, args)?);
     }
+    let top = rows.iter().map(|r| r.parent_mib).max().unwrap_or(0);
+    let huge = huge_pages(top, args)?;
     *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = None;
     for workers in [2, 4, 8] {
         let pools: Vec<Method> =
@@ -200,25 +213,55 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Everything is printed once everything is measured: the lines' clocks then say
     // nothing about how long the measuring took, which varies from machine to machine.
     report::print(&rows, python, args);
+    report::huge_pages(&rows, &huge);
     report::phases(&phases);
     Ok(())
 }
 
+// ANCHOR: huge
+/// The fork pool and the bare fork again at the largest size, with the parent's data in
+/// transparent huge pages: the table the kernel copies at a fork has one entry per 2 MiB
+/// instead of one per 4 KiB.
+fn huge_pages(
+    parent_mib: u32,
+    args: &Args,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+    if parent_mib == 0 {
+        return Ok(Vec::new()); // nothing to put in huge pages
+    }
+    let ballast = Ballast::with_huge_pages(parent_mib as usize)?;
+    *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
+    let huge = forkspawn::inspect::memory_usage(std::process::id())?.huge;
+    let methods = [Method::Pool(StartMethod::Fork), Method::RawFork];
+    let mut rows = measure(&methods, 1, parent_mib, args)?;
+    rows.push(Row {
+        method: "huge-pages-mib",
+        parent_mib,
+        workers: 0,
+        median_us: huge.0 >> 20,
+    });
+    Ok(rows)
+}
+// ANCHOR_END: huge
+
 // ANCHOR: phases
 /// Where a fork pool's time goes, at parent size 0: the medians of each phase of a cycle,
-/// with a second task added, and of the bare fork, all interleaved.
-fn fork_pool_phases(runs: u32) -> Result<[(&'static str, u64); 5], String> {
+/// with a second task added, and of the bare fork, all interleaved; and the page faults
+/// each kind of child took, from `getrusage(RUSAGE_CHILDREN)`.
+fn fork_pool_phases(runs: u32) -> Result<Phases, String> {
     let mut timings: [Vec<u64>; 5] = Default::default();
+    let (mut bare_faults, mut pool_faults) = (0, 0);
     let error = |e: forkspawn::PoolError| e.to_string();
     for _ in 0..runs {
-        let clock = Instant::now();
-        floors::fork_and_wait().map_err(|e| e.to_string())?;
+        let before = children_faults();
+        let mut clock = Instant::now();
         let mut lap = |phase: usize, clock: &mut Instant| {
             timings[phase].push(clock.elapsed().as_micros() as u64);
             *clock = Instant::now();
         };
-        let mut clock = clock;
+        floors::fork_and_wait().map_err(|e| e.to_string())?;
         lap(0, &mut clock);
+        let between = children_faults();
         let mut pool = Pool::new(StartMethod::Fork, 1).map_err(error)?;
         lap(1, &mut clock);
         pool.map(task!(nothing), [1]).map_err(error)?;
@@ -227,6 +270,8 @@ fn fork_pool_phases(runs: u32) -> Result<[(&'static str, u64); 5], String> {
         lap(3, &mut clock);
         pool.shutdown().map_err(error)?;
         lap(4, &mut clock);
+        bare_faults += between - before;
+        pool_faults += children_faults() - between;
     }
     let names = [
         "bare fork + _exit + wait",
@@ -240,14 +285,31 @@ fn fork_pool_phases(runs: u32) -> Result<[(&'static str, u64); 5], String> {
         timings.sort_unstable();
         *median = (name, timings[timings.len() / 2]);
     }
-    Ok(medians)
+    let runs = i64::from(runs.max(1));
+    Ok(Phases {
+        medians,
+        faults: [bare_faults / runs, pool_faults / runs],
+    })
+}
+
+/// Minor page faults taken by this process's reaped children, all together.
+fn children_faults() -> i64 {
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |usage| usage.minor_page_faults())
+}
+
+struct Phases {
+    medians: [(&'static str, u64); 5],
+    /// Page faults per child: the bare fork's, a pool worker's.
+    faults: [i64; 2],
 }
 // ANCHOR_END: phases
 
-/// The median of several timings of each method. The runs are interleaved — one of each
-/// method per round — so that a machine that is busier for a while weighs on every method
-/// alike, and ratios between them stay fair. One round first is not counted: it warms
-/// caches and pages the executable in.
+/// The median of several timings of each method. The runs are interleaved — each method
+/// once per round — so that a machine that is busier for a while weighs on every method
+/// alike, and ratios between them stay fair. In each round every method first runs once
+/// uncounted: it absorbs what the method before it left behind (caches and TLB full of
+/// a 1 GiB fork's page tables make the next spawn a third slower), and pages in what this
+/// one needs. A CPython run starts a fresh interpreter, which dwarfs such effects.
 fn measure(
     methods: &[Method],
     workers: usize,
@@ -255,16 +317,21 @@ fn measure(
     args: &Args,
 ) -> Result<Vec<Row>, String> {
     let mut timings: Vec<Vec<u64>> = vec![Vec::new(); methods.len()];
-    for round in 0..=args.runs {
+    for round in 0..args.runs.max(args.python_runs) {
         for (method, timings) in methods.iter().zip(&mut timings) {
             let is_python = matches!(method, Method::Python(_));
-            if is_python && (round == 0 || round > args.python_runs) {
-                continue; // each CPython run starts a fresh interpreter: no warming up
+            let runs = if is_python {
+                args.python_runs
+            } else {
+                args.runs
+            };
+            if round >= runs {
+                continue;
             }
-            let took = method.time_once(workers, parent_mib)?;
-            if round > 0 {
-                timings.push(took);
+            if !is_python {
+                method.time_once(workers, parent_mib)?;
             }
+            timings.push(method.time_once(workers, parent_mib)?);
         }
     }
     Ok(methods
@@ -285,7 +352,7 @@ fn measure(
 
 /// The table, the ratios and the targets, as the chapter shows them.
 mod report {
-    use super::{Args, Row};
+    use super::{Args, Phases, Row};
     use forkspawn::say;
 
     fn find(
@@ -344,11 +411,40 @@ mod report {
         ratios(rows, args.max_mib);
     }
 
-    pub fn phases(phases: &[(&str, u64)]) {
+    pub fn huge_pages(rows: &[Row], huge: &[Row]) {
+        let Some(&Row { parent_mib, .. }) = huge.first() else {
+            return;
+        };
+        let in_huge = find(huge, "huge-pages-mib", parent_mib, 0).unwrap_or(0);
+        say!(
+            "the same at {parent_mib} MiB with {in_huge} MiB of it in 2 MiB huge pages:"
+        );
+        for (method, title) in [("fork", "fork pool"), ("raw-fork", "raw fork")] {
+            let (small, large) = (
+                find(rows, method, parent_mib, 1),
+                find(huge, method, parent_mib, 1),
+            );
+            let ratio = match (small, large) {
+                (Some(s), Some(l)) if l > 0 => format!("{:.1}×", s as f64 / l as f64),
+                _ => "-".to_owned(),
+            };
+            say!(
+                "  {title:<10} {:>10} (4 KiB pages: {}, {ratio} as long)",
+                cell(large),
+                cell(small)
+            );
+        }
+    }
+
+    pub fn phases(phases: &Phases) {
         say!("fork pool at 0 MiB, phase by phase (median):");
-        for (name, us) in phases {
+        for (name, us) in phases.medians {
             say!("  {name:<26} {:>8}", format!("{us} µs"));
         }
+        let [bare, pool] = phases.faults;
+        say!(
+            "page faults per child: {bare} faults in a bare fork's, {pool} faults in a worker's"
+        );
     }
 
     // ANCHOR: ratios
@@ -474,6 +570,9 @@ mod chart {
             .configure_mesh()
             .x_desc("parent's written memory (MiB)")
             .y_desc("median time (µs, log scale)")
+            .x_label_formatter(&|mib| format!("{mib:.0}"))
+            .y_label_formatter(&|us| format!("{us:.0}"))
+            .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
             .draw()?;
         for (method, colour) in LINES {
             let points: Vec<(f64, f64)> = single
@@ -498,7 +597,7 @@ mod chart {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()?;

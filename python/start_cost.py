@@ -2,7 +2,8 @@
 
     python3 python/start_cost.py METHOD WORKERS PARENT_MIB
 
-The parent first writes PARENT_MIB MiB of memory (every page, so that it is resident), then
+The parent first holds PARENT_MIB MiB of memory with a byte written in every page (so that
+every page is resident and its own, as after a write of the whole), then
 starts a pool of WORKERS workers with the start method METHOD (fork, spawn or forkserver),
 runs one trivial task per worker, and shuts the pool down. It prints the microseconds that
 took, and nothing else. Part of the book "Fork or Spawn": examples/start_cost.rs runs it once
@@ -15,6 +16,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+PAGE = 4096
+
 
 def nothing(value):
     return value
@@ -22,7 +25,8 @@ def nothing(value):
 
 def main():
     method, workers, parent_mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    parent_data = bytearray(b"\xa5") * (parent_mib << 20)
+    parent_data = bytearray(parent_mib << 20)
+    parent_data[::PAGE] = b"\xa5" * len(range(0, len(parent_data), PAGE))
     context = multiprocessing.get_context(method)
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -20,32 +20,66 @@ pub fn page_size() -> usize {
 
 const MIB: usize = 1 << 20;
 
+/// The size of a transparent huge page on x86_64 and most other 64-bit platforms.
+pub const HUGE_PAGE: usize = 2 * MIB;
+
 /// `mib` MiB of memory, every page written.
 pub struct Ballast {
-    bytes: Vec<u8>,
+    memory: Memory,
+}
+
+enum Memory {
+    /// From the allocator, in ordinary pages.
+    Heap(Vec<u8>),
+    /// Mapped on its own, aligned and advised for transparent huge pages.
+    #[cfg(target_os = "linux")]
+    Huge(huge::Mapping),
 }
 
 impl Ballast {
     /// Allocates `mib` MiB and writes every byte, so that every page is resident.
     pub fn new(mib: usize) -> Ballast {
         Ballast {
-            bytes: vec![0xA5; mib * MIB],
+            memory: Memory::Heap(vec![0xA5; mib * MIB]),
+        }
+    }
+
+    /// Like [`Ballast::new`], but asks the kernel to back the memory with transparent huge
+    /// pages of [`HUGE_PAGE`] bytes (`madvise(MADV_HUGEPAGE)` before the first write).
+    /// Whether it does depends on the kernel's settings and free memory: see
+    /// [`crate::inspect::MemoryUsage::huge`].
+    #[cfg(target_os = "linux")]
+    pub fn with_huge_pages(mib: usize) -> std::io::Result<Ballast> {
+        Ok(Ballast {
+            memory: Memory::Huge(huge::Mapping::new(mib * MIB)?),
+        })
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        match &mut self.memory {
+            Memory::Heap(bytes) => bytes,
+            #[cfg(target_os = "linux")]
+            Memory::Huge(mapping) => mapping.bytes(),
         }
     }
 
     /// The size in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        match &self.memory {
+            Memory::Heap(bytes) => bytes.len(),
+            #[cfg(target_os = "linux")]
+            Memory::Huge(mapping) => mapping.len(),
+        }
     }
 
     /// True for a ballast of 0 MiB.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len() == 0
     }
 
-    /// The number of pages it spans.
+    /// The number of (ordinary) pages it spans.
     pub fn pages(&self) -> usize {
-        self.bytes.len().div_ceil(page_size())
+        self.len().div_ceil(page_size())
     }
 
     /// Writes one byte in each of the first `count` pages, and returns how many pages that
@@ -53,12 +87,93 @@ impl Ballast {
     pub fn write_pages(&mut self, count: usize) -> usize {
         let page = page_size();
         let count = count.min(self.pages());
+        let bytes = self.bytes();
         for index in 0..count {
-            let byte = &mut self.bytes[index * page];
+            let byte = &mut bytes[index * page];
             // A volatile write, so that the compiler cannot skip a write of the same value.
             // SAFETY: `byte` is a valid, exclusive reference.
             unsafe { std::ptr::write_volatile(byte, byte.wrapping_add(1)) };
         }
         count
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod huge {
+    use std::io;
+    use std::num::NonZeroUsize;
+    use std::ptr::NonNull;
+
+    use nix::sys::mman::{
+        MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, munmap,
+    };
+
+    use super::HUGE_PAGE;
+
+    /// An anonymous private mapping whose data starts on a huge-page boundary.
+    pub struct Mapping {
+        base: Option<NonNull<u8>>,
+        mapped: usize,
+        offset: usize,
+        len: usize,
+    }
+
+    // SAFETY: the mapping is owned by this value alone, like a `Vec`'s buffer.
+    unsafe impl Send for Mapping {}
+
+    impl Mapping {
+        pub fn new(len: usize) -> io::Result<Mapping> {
+            let Some(mapped) = NonZeroUsize::new(len + HUGE_PAGE) else {
+                unreachable!("a huge page is never empty");
+            };
+            let protection = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+            // SAFETY: a fresh anonymous mapping aliases nothing.
+            let base = unsafe {
+                mmap_anonymous(None, mapped, protection, MapFlags::MAP_PRIVATE)
+            }?
+            .cast::<u8>();
+            let offset = base.as_ptr().align_offset(HUGE_PAGE);
+            let mapping = Mapping {
+                base: Some(base),
+                mapped: mapped.get(),
+                offset,
+                len,
+            };
+            if len > 0 {
+                // SAFETY: the range lies inside the mapping made above.
+                let start = unsafe { base.add(offset) }.cast();
+                unsafe { madvise(start, len, MmapAdvise::MADV_HUGEPAGE) }?;
+            }
+            let mut mapping = mapping;
+            mapping.bytes().fill(0xA5);
+            Ok(mapping)
+        }
+
+        pub fn len(&self) -> usize {
+            self.len
+        }
+
+        pub fn bytes(&mut self) -> &mut [u8] {
+            match self.base {
+                // SAFETY: `offset + len` bytes past `base` lie inside the mapping, which
+                // lives as long as `self` and is borrowed mutably through it.
+                Some(base) => unsafe {
+                    std::slice::from_raw_parts_mut(
+                        base.as_ptr().add(self.offset),
+                        self.len,
+                    )
+                },
+                None => &mut [],
+            }
+        }
+    }
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            if let Some(base) = self.base.take() {
+                // SAFETY: unmaps exactly what `new` mapped; nothing borrows it any more.
+                let _ = unsafe { munmap(base.cast(), self.mapped) };
+            }
+        }
     }
 }

@@ -39,6 +39,8 @@ pub struct MemoryUsage {
     /// Unique set size: the pages this process alone maps (private clean + private dirty):
     /// what the system would get back if the process ended.
     pub uss: Mib,
+    /// How much of the resident memory lies in transparent huge pages (AnonHugePages).
+    pub huge: Mib,
 }
 // ANCHOR_END: memory
 
@@ -56,6 +58,7 @@ pub fn memory_usage(pid: u32) -> io::Result<MemoryUsage> {
         rss: Mib(field("Rss")),
         pss: Mib(field("Pss")),
         uss: Mib(field("Private_Clean") + field("Private_Dirty")),
+        huge: Mib(field("AnonHugePages")),
     })
 }
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use nix::pty::openpty;
 
-/// Runs `module_scope fork` with its standard output on a pseudo-terminal; returns what it
-/// printed there.
+/// Runs `platform fork` (a chapter's quickest program) with its standard output on a
+/// pseudo-terminal; returns what it printed there.
 fn output_on_a_terminal(no_color: Option<&str>) -> String {
-    let program = common::example_path("module_scope", false).unwrap();
+    let program = common::example_path("platform", false).unwrap();
     let terminal = openpty(None, None).unwrap();
     let mut command = Command::new(program);
     command
@@ -42,7 +42,7 @@ fn output_on_a_terminal(no_color: Option<&str>) -> String {
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_else(|_| {
             let _ = child.kill();
-            panic!("module_scope still running after 30 s")
+            panic!("platform still running after 30 s")
         });
     assert!(child.wait().unwrap().success());
     String::from_utf8_lossy(&bytes).into_owned()
@@ -52,7 +52,7 @@ fn output_on_a_terminal(no_color: Option<&str>) -> String {
 fn colour_on_a_terminal() {
     let output = output_on_a_terminal(None);
     assert!(output.contains("\x1b[1mMainProcess"), "{output:?}");
-    assert!(output.contains("ForkProcess-1 [\x1b[1;32m"), "{output:?}");
+    assert!(output.contains("[\x1b[1;32m 0.00s\x1b[0m]"), "{output:?}");
 }
 
 #[test]
