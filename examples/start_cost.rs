@@ -4,8 +4,9 @@
 //! For each parent size (0, 64, 256 and 1024 MiB of written memory; `--max-mib 4096` adds
 //! 4096), it takes the median time of: a pool with fork and a pool with spawn (start one
 //! worker, run one trivial task, shut down); a bare fork + `_exit` + wait; a `posix_spawn`
-//! of `/bin/true` + wait; and CPython's pool with fork, spawn and forkserver, timed by
-//! `python/start_cost.py`. Then pools of 1, 2, 4 and 8 workers at parent size 0.
+//! of `/bin/true` + wait; and CPython's pool with fork, spawn and forkserver (at the
+//! smallest and largest sizes), timed by `python/start_cost.py`. Then pools of 1, 2, 4 and
+//! 8 workers at parent size 0.
 //!
 //! ```text
 //! cargo run --release -q --example start_cost
@@ -159,7 +160,7 @@ struct Args {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(0..=4096))]
     max_mib: u32,
     /// Runs per measurement of this library's pools and of the floors
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1001))]
+    #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u32).range(1..=1001))]
     runs: u32,
     /// Runs per measurement of CPython's pools, each in a fresh interpreter
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
@@ -186,13 +187,22 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .filter(|m| python || !matches!(m, Method::Python(_)))
         .collect();
     let mut rows = Vec::new();
-    let sizes = [0, 64, 256, 1024, 4096]
+    let sizes: Vec<u32> = [0, 64, 256, 1024, 4096]
         .into_iter()
-        .filter(|&s| s <= args.max_mib);
-    for parent_mib in sizes {
+        .filter(|&s| s <= args.max_mib)
+        .collect();
+    for &parent_mib in &sizes {
         let ballast = Ballast::new(parent_mib as usize);
         *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
-        rows.extend(measure(&methods, 1, parent_mib, args)?);
+        // CPython at the smallest and largest sizes only: each of its runs starts an
+        // interpreter and fills the parent's memory anew, and its lines are straight.
+        let ends = [sizes[0], sizes[sizes.len() - 1]];
+        let here: Vec<Method> = methods
+            .iter()
+            .copied()
+            .filter(|m| !matches!(m, Method::Python(_)) || ends.contains(&parent_mib))
+            .collect();
+        rows.extend(measure(&here, 1, parent_mib, args)?);
     }
     let top = rows.iter().map(|r| r.parent_mib).max().unwrap_or(0);
     let huge = huge_pages(top, args)?;
@@ -384,7 +394,8 @@ mod report {
 
     pub fn print(rows: &[Row], python: bool, args: &Args) {
         say!(
-            "median of {} runs (CPython: {}), each: start the workers, one task each, shut down",
+            "median of {} runs (CPython: {}, at the smallest and largest sizes), each: \
+             start the workers, one task each, shut down",
             args.runs,
             args.python_runs
         );

@@ -18,7 +18,7 @@ mod transcript;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -55,8 +55,8 @@ fn main() -> ExitCode {
         }
     };
     let rewrites: SharedRewrites = Arc::default();
-    // The release-built programs are the benchmarks, the longest runs: they go first, and
-    // the others run beside them.
+    // The release-built programs are the benchmarks, the longest runs, which run alone:
+    // they go first.
     let mut blocks = blocks;
     blocks.sort_by_key(|block| {
         !matches!(block.command, Command::Example { release: true, .. })
@@ -100,6 +100,12 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
     else {
         return Ok(());
     };
+    // A benchmark runs alone: it would slow the others' clocks, and they its figures.
+    static MACHINE: RwLock<()> = RwLock::new(());
+    let _alone =
+        release.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
+    let _shared =
+        (!release).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     let program = common::example_path(name, *release)?;
     let work_dir = common::WorkDir::new()?;
     let outcome = common::run_in(&work_dir, &program, args, &[], TIME_LIMIT)?;
