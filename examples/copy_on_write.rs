@@ -77,21 +77,37 @@ fn huge_share(huge: Mib, data: Mib) -> &'static str {
 
 /// Faults per page written, in words: the figure itself varies a little from run to run.
 fn faults_per_page(faults: u64, pages: usize) -> &'static str {
-    let ratio = faults as f64 / pages as f64;
-    match ratio {
-        r if r < 0.05 => "almost no fault per page written",
-        r if (0.9..1.2).contains(&r) => "one fault per page written",
-        _ => "neither one fault per page nor none",
-    }
+    about_none_or_one(
+        faults as f64 / pages as f64,
+        [
+            "almost no fault per page written",
+            "one fault per page written",
+        ],
+    )
+    .unwrap_or("neither one fault per page nor none")
 }
 
 /// Bytes that became private per byte written, in words.
 fn copied_per_page(grown: u64, written: u64) -> &'static str {
-    let ratio = grown as f64 / written as f64;
+    about_none_or_one(
+        grown as f64 / written as f64,
+        [
+            "almost nothing was copied",
+            "one page copied per page written",
+        ],
+    )
+    .unwrap_or("a copy of another size than what was written")
+}
+
+/// The first words for a ratio near 0, the second for a ratio near 1, none otherwise.
+fn about_none_or_one(
+    ratio: f64,
+    [none, one]: [&'static str; 2],
+) -> Option<&'static str> {
     match ratio {
-        r if r < 0.05 => "almost nothing was copied",
-        r if (0.9..1.2).contains(&r) => "one page copied per page written",
-        _ => "a copy of another size than what was written",
+        r if r < 0.05 => Some(none),
+        r if (0.9..1.2).contains(&r) => Some(one),
+        _ => None,
     }
 }
 
