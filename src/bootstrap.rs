@@ -2,8 +2,8 @@
 //! worker.
 
 use std::ffi::{OsStr, OsString};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 #[cfg(unix)]
 use crate::worker;
@@ -13,9 +13,13 @@ use crate::worker;
 /// purpose.
 pub(crate) const WORKER_FLAG: &str = "--forkspawn-worker";
 
-/// Set in a forked worker; found on the command line in a spawned one; `MainProcess`
-/// otherwise.
-static PROCESS_NAME: Mutex<Option<String>> = Mutex::new(None);
+/// A forked worker's name. An atomic pointer rather than a lock: the child sets it right
+/// after `fork()`, when a lock may be held by a parent thread that the child does not
+/// have (see the chapter "Fork and threads").
+static FORKED_NAME: AtomicPtr<String> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The name of the main program or of a spawned worker, found on the command line.
+static STARTED_NAME: OnceLock<String> = OnceLock::new();
 
 /// True once a spawned worker has entered [`init`] and serves tasks.
 static SERVING: AtomicBool = AtomicBool::new(false);
@@ -34,8 +38,10 @@ pub fn init() {
         return;
     };
     SERVING.store(true, Ordering::Relaxed);
+    // A panic that escapes the worker's loop ends here: it must not unwind into `main`,
+    // which would go on as if it were the parent.
     #[cfg(unix)]
-    std::process::exit(worker::serve_spawned(&name));
+    std::process::exit(worker::contain(|| worker::serve_spawned(&name)));
     #[cfg(not(unix))]
     {
         // No pool starts workers on this platform (see unsupported.rs).
@@ -48,18 +54,24 @@ pub fn init() {
 /// The name of this process, in Python's style: `MainProcess`, `ForkProcess-1`,
 /// `SpawnProcess-2`, …
 pub fn current_process_name() -> String {
-    let mut name = PROCESS_NAME.lock().unwrap_or_else(PoisonError::into_inner);
-    name.get_or_insert_with(|| {
-        spawned_worker_name().unwrap_or_else(|| "MainProcess".to_owned())
-    })
-    .clone()
+    let forked = FORKED_NAME.load(Ordering::Acquire);
+    if !forked.is_null() {
+        // SAFETY: set once per process from a leaked `Box`, never freed.
+        return unsafe { &*forked }.clone();
+    }
+    STARTED_NAME
+        .get_or_init(|| {
+            spawned_worker_name().unwrap_or_else(|| "MainProcess".to_owned())
+        })
+        .clone()
 }
 
-/// Names a forked worker, which inherited its parent's name.
+/// Names a forked worker, which inherited its parent's name. The parent allocates the
+/// name before `fork()`; the child only stores a pointer: no lock, no allocation.
 #[cfg(unix)]
-pub(crate) fn set_current_process_name(name: &str) {
-    *PROCESS_NAME.lock().unwrap_or_else(PoisonError::into_inner) =
-        Some(name.to_owned());
+#[allow(clippy::box_collection)] // a thin pointer, for one atomic store
+pub(crate) fn set_forked_process_name(name: Box<String>) {
+    FORKED_NAME.store(Box::into_raw(name), Ordering::Release);
 }
 
 /// True in a spawned worker whose `main` has not handed control to [`init`]: a program

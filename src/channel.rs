@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -78,9 +79,14 @@ impl Drop for PoolSocket {
 }
 
 /// Makes a connected pair: the pool keeps the [`Channel`], the worker gets the other
-/// end.
-pub(crate) fn pair() -> io::Result<(Channel, PoolSocket)> {
+/// end. On the pool's end no read or write blocks longer than `timeout`: the worker's end
+/// waits for requests as long as the pool lives.
+pub(crate) fn pair(timeout: Duration) -> io::Result<(Channel, PoolSocket)> {
     let (pool_end, worker_end) = UnixStream::pair()?;
+    // Zero would mean "no limit" to the kernel.
+    let timeout = Some(timeout.max(Duration::from_millis(1)));
+    pool_end.set_read_timeout(timeout)?;
+    pool_end.set_write_timeout(timeout)?;
     Ok((
         Channel::new(PoolSocket::new(pool_end)),
         PoolSocket::new(worker_end),
@@ -97,9 +103,9 @@ impl ForkGuard {
     }
 
     /// In the forked child: closes every pool socket except `keep`, and forgets them
-    /// all.
-    pub(crate) fn close_inherited_except(mut self, keep: &PoolSocket) {
-        let keep = keep.0.as_raw_fd();
+    /// all. Only `close(2)` and a vector whose room is already there: no allocation.
+    pub(crate) fn close_inherited_except(mut self, keep: &Channel) {
+        let keep = keep.as_fd().as_raw_fd();
         for &fd in self.0.iter().filter(|&&fd| fd != keep) {
             // SAFETY: the parent's objects that own these descriptors are never used or
             // dropped in the child, which leaves through `_exit` without unwinding.
@@ -149,6 +155,12 @@ impl Channel {
             return Ok(None);
         }
         Ok(Some(serde_json::from_str(&line)?))
+    }
+
+    /// Tells the other end that nothing more will be sent: it reads end-of-file, while
+    /// this end can still read what it sends, and its own end-of-file.
+    pub(crate) fn close_for_writing(&self) {
+        let _ = self.socket.get_ref().0.shutdown(std::net::Shutdown::Write);
     }
 
     /// True when a message has already been read from the socket but not yet received,

@@ -12,11 +12,12 @@
 //! Python's `print_ts` at module scope does in the article.
 
 use std::fmt;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::sync::LazyLock;
 use std::time::Instant;
 
 use crate::bootstrap::current_process_name;
+use crate::unlocked_io;
 
 // ANCHOR: clock
 static CLOCK: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -47,17 +48,15 @@ macro_rules! say {
     };
 }
 
-/// Prints one line, in a single write, so that lines of different processes sharing
-/// standard output never interleave within a line. Use it through
-/// [`say!`](crate::say!).
+/// Prints one line, in a single `write(2)`, so that lines of different processes sharing
+/// standard output never interleave within a line. It takes no lock, not even the one
+/// `println!` takes: a forked worker may have inherited that one held (see "Fork and
+/// threads"). Use it through [`say!`](crate::say!).
 pub fn say(message: fmt::Arguments<'_>) {
     let seconds = CLOCK.elapsed().as_secs_f64();
     let line = format_line(&current_process_name(), seconds, colour_enabled(), message);
-    let mut stdout = io::stdout().lock();
     // A closed standard output is no reason for a worker to die.
-    let _ = stdout
-        .write_all(line.as_bytes())
-        .and_then(|()| stdout.flush());
+    let _ = unlocked_io::write_stdout(line.as_bytes());
 }
 
 /// The main process's name is bold and on the left, workers' on the right, as in the

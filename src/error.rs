@@ -94,6 +94,15 @@ pub enum PoolError {
         stage: Stage,
         source: io::Error,
     },
+    /// The worker did not answer within the pool's timeout; it was killed.
+    TimedOut {
+        worker: String,
+        stage: Stage,
+        waited: std::time::Duration,
+    },
+    /// The pool was told to refuse to fork in a process with other threads, and this
+    /// one has `threads` threads.
+    ThreadedFork { threads: usize },
     /// An earlier failure broke the pool; it runs nothing more.
     Broken,
 }
@@ -142,6 +151,20 @@ impl fmt::Display for PoolError {
                 stage,
                 source,
             } => write!(f, "lost the channel to worker {worker} {stage}: {source}"),
+            PoolError::TimedOut {
+                worker,
+                stage,
+                waited,
+            } => write!(
+                f,
+                "worker {worker} did not answer {stage} for {:.1} s; it was killed",
+                waited.as_secs_f64()
+            ),
+            PoolError::ThreadedFork { threads } => write!(
+                f,
+                "refusing to fork: this process has {threads} threads, and a forked \
+                 worker may deadlock (use spawn)"
+            ),
             PoolError::Broken => write!(f, "the pool is broken by an earlier failure"),
         }
     }

@@ -48,6 +48,7 @@ mod popen_fork;
 mod popen_spawn;
 mod start_method;
 mod task;
+mod unlocked_io;
 #[cfg(not(unix))]
 mod unsupported;
 #[cfg(unix)]
@@ -57,8 +58,8 @@ mod worker;
 pub use bootstrap::{current_process_name, init, program_args};
 pub use error::{PoolError, Stage, WorkerExit};
 #[cfg(unix)]
-pub use pool::{Pool, PoolBuilder};
-pub use start_method::StartMethod;
+pub use pool::{DEFAULT_TIMEOUT, Pool, PoolBuilder};
+pub use start_method::{StartMethod, ThreadedFork};
 pub use task::{Initializer, Task};
 #[cfg(not(unix))]
 pub use unsupported::{Pool, PoolBuilder};

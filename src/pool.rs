@@ -2,11 +2,13 @@
 //!
 //! The pool talks to every worker through its own socket and waits on all of them at
 //! once with `poll(2)`, from the calling thread: it starts no thread of its own, so
-//! forking a worker never happens behind another thread's back.
+//! forking a worker never happens behind another thread's back. Every wait has an end:
+//! the pool's timeout.
 
-use std::io::{self, ErrorKind::BrokenPipe, ErrorKind::ConnectionReset};
+use std::io::{self, ErrorKind};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -17,7 +19,7 @@ use serde_json::Value;
 use crate::bootstrap;
 use crate::channel::{self, Channel, Reply, Request};
 use crate::error::{PoolError, Stage, WorkerExit};
-use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
+use crate::start_method::{self, Popen, StartMethod, ThreadedFork, WorkerSpec};
 use crate::task::{Initializer, Task};
 use crate::worker;
 
@@ -25,15 +27,17 @@ use crate::worker;
 /// does.
 static NEXT_WORKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
 
+/// How long a worker may take to answer, unless [`PoolBuilder::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// A fixed set of worker processes that run tasks and send the results back.
 ///
 /// All workers start in [`PoolBuilder::start`] and are reused for every task. Dropping
-/// the pool closes every worker's channel and waits for each worker to exit;
-/// [`Pool::shutdown`] does the same and also reports a worker that did not exit
-/// cleanly.
+/// the pool closes every worker's channel and waits for each worker to exit (or, while
+/// a panic unwinds, kills them); [`Pool::shutdown`] does the same and also reports a
+/// worker that did not exit cleanly.
 pub struct Pool {
-    method: StartMethod,
-    env_remove: Vec<String>,
+    settings: PoolBuilder,
     workers: Vec<Worker>,
     broken: bool,
 }
@@ -42,23 +46,79 @@ pub struct Pool {
 struct Worker {
     name: String,
     process: Box<dyn Popen>,
-    /// `None` once the pool has closed it.
-    channel: Option<Channel>,
-    /// What the worker is doing while the pool waits for its reply; `None` when idle.
-    stage: Option<Stage>,
-    /// True once the worker's `Ready` has been read, or from the start for a worker that
-    /// sends none. The pool does not wait for it before sending the first request: it
-    /// reads it in front of the first reply.
-    ready: bool,
-    /// True once the worker has been waited for, so that it is never waited for twice.
-    reaped: bool,
+    state: State,
 }
 
-impl Worker {
+// ANCHOR: state
+/// Where a worker is, as the pool sees it.
+enum State {
+    /// Waiting for a request.
+    Idle(Link),
+    /// Sent a request at `since`, and has not answered it yet.
+    Busy {
+        link: Link,
+        stage: Stage,
+        since: Instant,
+    },
+    /// Reaped: its channel is closed, and it is never waited for again.
+    Gone,
+}
+// ANCHOR_END: state
+
+/// The pool's end of a worker's channel.
+///
+/// A worker that runs code of its own before it serves (a spawned one runs `main`) says
+/// `Ready` first, and may fail before it does. The pool does not wait for that message:
+/// the link reads it in front of the first reply, and knows until then that whatever
+/// went wrong went wrong while the worker was starting.
+struct Link {
+    channel: Channel,
+    ready: bool,
+}
+
+/// What a link had to read.
+enum Received {
+    Reply(Reply),
+    /// Only the worker's `Ready`: its reply is still to come.
+    Nothing,
+    /// End-of-file: the worker has closed its end, so it is gone or going.
+    Closed,
+}
+
+impl Link {
+    fn receive(&mut self) -> io::Result<Received> {
+        let message = match self.channel.receive()? {
+            None => return Ok(Received::Closed),
+            Some(Reply::Ready) if !self.ready => {
+                self.ready = true;
+                // A reply that came with it is read now; otherwise back to `poll`.
+                if !self.channel.has_buffered_input() {
+                    return Ok(Received::Nothing);
+                }
+                self.channel.receive()?
+            }
+            Some(reply) => Some(reply),
+        };
+        Ok(message.map_or(Received::Closed, Received::Reply))
+    }
+
     /// `stage`, or `Starting` for a worker that has not said it is ready: whatever it was
     /// sent, it never began to serve.
-    fn stage_unless_starting(&self, stage: Stage) -> Stage {
+    fn stage(&self, stage: Stage) -> Stage {
         if self.ready { stage } else { Stage::Starting }
+    }
+}
+
+impl State {
+    fn link(&self) -> Option<&Link> {
+        match self {
+            State::Idle(link) | State::Busy { link, .. } => Some(link),
+            State::Gone => None,
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        matches!(self, State::Busy { .. })
     }
 }
 
@@ -69,6 +129,8 @@ pub struct PoolBuilder {
     workers: usize,
     initializer: Option<Initializer>,
     env_remove: Vec<String>,
+    threaded_fork: ThreadedFork,
+    timeout: Duration,
 }
 
 impl PoolBuilder {
@@ -92,24 +154,43 @@ impl PoolBuilder {
         self
     }
 
+    /// What a fork does when this process has more than one thread: warn once (the
+    /// default), refuse, or allow silently.
+    pub fn threaded_fork(mut self, policy: ThreadedFork) -> Self {
+        self.threaded_fork = policy;
+        self
+    }
+
+    // ANCHOR: timeout
+    /// How long the pool waits for a worker: to answer a request (a task, or the
+    /// initializer, with the worker's start-up if it has not said it is ready), and to
+    /// exit once its channel is closed. A worker that takes longer is killed, and the
+    /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    // ANCHOR_END: timeout
+
     /// Starts every worker and, if there is an initializer, waits until each has run it.
     pub fn start(self) -> Result<Pool, PoolError> {
         if bootstrap::is_uninitialized_spawned_worker() {
             return Err(PoolError::NotInitialized);
         }
         worker::install_panic_hook();
+        let workers = self.workers;
+        let initializer = self.initializer;
         let mut pool = Pool {
-            method: self.method,
-            env_remove: self.env_remove,
-            workers: Vec::with_capacity(self.workers),
+            settings: self,
+            workers: Vec::with_capacity(workers),
             broken: false,
         };
-        for _ in 0..self.workers {
+        for _ in 0..workers {
             if let Err(error) = pool.launch_worker() {
                 return Err(pool.break_down(error));
             }
         }
-        if let Some(initializer) = self.initializer
+        if let Some(initializer) = initializer
             && let Err(error) = pool.initialize(initializer)
         {
             return Err(pool.break_down(error));
@@ -131,12 +212,14 @@ impl Pool {
             workers: 1,
             initializer: None,
             env_remove: Vec::new(),
+            threaded_fork: ThreadedFork::default(),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
     /// How this pool's workers were started.
     pub fn method(&self) -> StartMethod {
-        self.method
+        self.settings.method
     }
 
     /// The process ids of the workers, in the order they were started.
@@ -148,9 +231,9 @@ impl Pool {
     /// Runs `task` on every input, spread over the workers, and returns the results in
     /// the order of the inputs.
     ///
-    /// A worker that dies, panics or cannot run the task makes `map` return an error
-    /// naming that worker and the cause; the pool then stops and reaps every worker and
-    /// is broken.
+    /// A worker that dies, panics, cannot run the task or does not answer within the
+    /// pool's timeout makes `map` return an error naming that worker and the cause; the
+    /// pool then stops and reaps every worker and is broken.
     pub fn map<I, O>(
         &mut self,
         task: Task<I, O>,
@@ -171,35 +254,29 @@ impl Pool {
     // ANCHOR_END: map
 
     /// Closes every worker's channel, waits for each worker to exit, and reports the
-    /// first worker that did not exit with code 0.
+    /// first worker that did not exit with code 0, or did not exit within the timeout.
     pub fn shutdown(mut self) -> Result<(), PoolError> {
         self.close_and_reap()
     }
 
     fn launch_worker(&mut self) -> Result<(), PoolError> {
         let number = NEXT_WORKER_NUMBER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-{number}", self.method.process_kind());
-        let launch_error = |source: io::Error| PoolError::Launch {
-            worker: name.clone(),
-            source,
-        };
-        let (channel, worker_end) = channel::pair().map_err(launch_error)?;
-        // The worker's end is closed here once the worker holds it, so the pool sees
-        // end-of-file on `channel` as soon as the worker is gone.
+        let name = format!("{}-{number}", self.settings.method.process_kind());
         let spec = WorkerSpec {
             name: &name,
-            env_remove: &self.env_remove,
+            env_remove: &self.settings.env_remove,
+            threaded_fork: self.settings.threaded_fork,
         };
-        let process = start_method::launch(self.method, &spec, worker_end)
-            .map_err(launch_error)?;
+        let (channel, worker_end) = channel::pair(self.settings.timeout)
+            .map_err(|source| spec.launch_error(source))?;
+        // The worker's end is closed here once the worker holds it, so the pool sees
+        // end-of-file on `channel` as soon as the worker is gone.
+        let process = start_method::launch(self.settings.method, &spec, worker_end)?;
         let ready = !process.announces_readiness();
         self.workers.push(Worker {
             name,
             process,
-            channel: Some(channel),
-            stage: None,
-            ready,
-            reaped: false,
+            state: State::Idle(Link { channel, ready }),
         });
         Ok(())
     }
@@ -215,16 +292,11 @@ impl Pool {
             self.send(index, initializer.name(), Value::Null, stage.clone())?;
         }
         for index in 0..self.workers.len() {
-            match self.wait_for(index)? {
-                (stage @ Stage::Initializer { .. }, Reply::Done { output }) => {
-                    let outcome: Result<(), String> =
-                        self.decode(index, stage, output)?;
-                    if let Err(message) = outcome {
-                        let worker = self.workers[index].name.clone();
-                        return Err(PoolError::InitializerFailed { worker, message });
-                    }
-                }
-                (stage, reply) => return Err(self.unexpected(index, stage, reply)),
+            let (stage, output) = self.wait_for(index)?;
+            let outcome: Result<(), String> = self.decode(index, stage, output)?;
+            if let Err(message) = outcome {
+                let worker = self.workers[index].name.clone();
+                return Err(PoolError::InitializerFailed { worker, message });
             }
         }
         Ok(())
@@ -244,7 +316,7 @@ impl Pool {
         loop {
             // Give an input to every idle worker.
             for index in 0..self.workers.len() {
-                if self.workers[index].stage.is_some() {
+                if self.workers[index].state.is_busy() {
                     continue;
                 }
                 let Some((position, input)) = pending.next() else {
@@ -263,18 +335,23 @@ impl Pool {
                     })?;
                 self.send(index, task.name(), input, stage)?;
             }
-            if self.workers.iter().all(|w| w.stage.is_none()) {
+            let busy = self.busy();
+            if busy.is_empty() {
                 break;
             }
-            let (index, stage, reply) = self.next_reply()?;
-            match (stage, reply) {
-                (stage @ Stage::Task { input, .. }, Reply::Done { output }) => {
-                    results[input - 1] = Some(self.decode(index, stage, output)?);
-                }
-                (stage, reply) => return Err(self.unexpected(index, stage, reply)),
-            }
+            let (index, stage, output) = self.next_reply(&busy)?;
+            let Stage::Task { input, .. } = stage else {
+                unreachable!("map sends tasks only")
+            };
+            results[input - 1] = Some(self.decode(index, stage, output)?);
         }
         Ok(results.into_iter().flatten().collect())
+    }
+
+    fn busy(&self) -> Vec<usize> {
+        (0..self.workers.len())
+            .filter(|&i| self.workers[i].state.is_busy())
+            .collect()
     }
 
     fn send(
@@ -285,167 +362,174 @@ impl Pool {
         stage: Stage,
     ) -> Result<(), PoolError> {
         let worker = &mut self.workers[index];
+        let State::Idle(mut link) = std::mem::replace(&mut worker.state, State::Gone)
+        else {
+            unreachable!("requests go to idle workers only")
+        };
         let request = Request::Run {
             task: task.to_owned(),
             input,
         };
-        let sent = match worker.channel.as_mut() {
-            Some(channel) => channel.send(&request),
-            None => Err(io::ErrorKind::NotConnected.into()),
+        let sent = link.channel.send(&request);
+        let failed_stage = link.stage(stage.clone());
+        worker.state = State::Busy {
+            link,
+            stage,
+            since: Instant::now(),
         };
         match sent {
-            Ok(()) => {
-                worker.stage = Some(stage);
-                Ok(())
-            }
-            // The worker is gone: say how it ended rather than what the socket said.
-            Err(e) if matches!(e.kind(), BrokenPipe | ConnectionReset) => {
-                Err(self.died(index, stage))
-            }
-            Err(source) => Err(PoolError::Channel {
-                worker: worker.name.clone(),
-                stage,
-                source,
-            }),
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.channel_failed(index, failed_stage, e)),
         }
     }
 
     // ANCHOR: next_reply
-    /// Waits until a busy worker replies or ends, and returns that worker's index, what
-    /// it was doing, and its reply.
-    fn next_reply(&mut self) -> Result<(usize, Stage, Reply), PoolError> {
+    /// Waits until one of the `busy` workers replies, ends or runs out of time, and
+    /// returns its index, what it was doing, and the output of its reply.
+    fn next_reply(
+        &mut self,
+        busy: &[usize],
+    ) -> Result<(usize, Stage, Value), PoolError> {
         loop {
-            let index = self.next_readable()?;
-            if let Some((stage, reply)) = self.receive_from(index)? {
-                return Ok((index, stage, reply));
+            let index = self.next_readable(busy)?;
+            if let Some((stage, output)) = self.receive_from(index)? {
+                return Ok((index, stage, output));
             }
         }
     }
     // ANCHOR_END: next_reply
 
-    /// Receives the reply of one busy worker, waiting for it if need be. A worker's first
-    /// message may be `Ready`; it is read here, in front of the first reply, so that the
-    /// pool never waits for it on its own. Returns `None` when that was all there was to
-    /// read: the caller goes back to watching every busy worker rather than wait for this
-    /// one.
+    /// Waits for the reply of one busy worker.
+    fn wait_for(&mut self, index: usize) -> Result<(Stage, Value), PoolError> {
+        let (_, stage, output) = self.next_reply(&[index])?;
+        Ok((stage, output))
+    }
+
+    /// Receives the reply of a busy worker that has something to read. `None` when that
+    /// was only its `Ready`.
     fn receive_from(
         &mut self,
         index: usize,
-    ) -> Result<Option<(Stage, Reply)>, PoolError> {
+    ) -> Result<Option<(Stage, Value)>, PoolError> {
         let worker = &mut self.workers[index];
-        let stage = worker.stage.take().expect("only busy workers are polled");
-        if !worker.ready {
-            match Self::receive(worker) {
-                Ok(Some(Reply::Ready)) => worker.ready = true,
-                // Anything else, end-of-file included, came before the worker was ready.
-                other => return Err(self.reply_error(index, Stage::Starting, other)),
-            }
-            if !worker
-                .channel
-                .as_ref()
-                .is_some_and(Channel::has_buffered_input)
-            {
-                worker.stage = Some(stage);
-                return Ok(None);
-            }
-        }
-        match Self::receive(&mut self.workers[index]) {
-            Ok(Some(reply @ (Reply::Ready | Reply::Done { .. }))) => {
-                Ok(Some((stage, reply)))
-            }
-            other => Err(self.reply_error(index, stage, other)),
-        }
-    }
-
-    /// Waits for the reply of one busy worker.
-    fn wait_for(&mut self, index: usize) -> Result<(Stage, Reply), PoolError> {
-        loop {
-            if let Some(reply) = self.receive_from(index)? {
-                return Ok(reply);
-            }
-        }
-    }
-
-    fn receive(worker: &mut Worker) -> io::Result<Option<Reply>> {
-        match worker.channel.as_mut() {
-            Some(channel) => channel.receive(),
-            None => Ok(None),
-        }
-    }
-
-    /// The error for a message that is not a reply, or for no message at all.
-    fn reply_error(
-        &mut self,
-        index: usize,
-        stage: Stage,
-        received: io::Result<Option<Reply>>,
-    ) -> PoolError {
-        let worker = self.workers[index].name.clone();
+        let State::Busy { link, stage, .. } = &mut worker.state else {
+            unreachable!("only busy workers are read from")
+        };
+        let received = link.receive();
+        let stage = link.stage(stage.clone());
+        let worker = worker.name.clone();
         match received {
-            Ok(Some(Reply::Panicked { message })) => PoolError::Panicked {
-                worker,
-                stage,
-                message,
-            },
-            Ok(Some(Reply::Refused { reason })) => PoolError::Refused {
+            Ok(Received::Nothing) => Ok(None),
+            Ok(Received::Reply(Reply::Done { output })) => {
+                let state = &mut self.workers[index].state;
+                if let State::Busy { link, .. } = std::mem::replace(state, State::Gone)
+                {
+                    *state = State::Idle(link);
+                }
+                Ok(Some((stage, output)))
+            }
+            Ok(Received::Reply(Reply::Panicked { message })) => {
+                Err(PoolError::Panicked {
+                    worker,
+                    stage,
+                    message,
+                })
+            }
+            Ok(Received::Reply(Reply::Refused { reason })) => Err(PoolError::Refused {
                 worker,
                 stage,
                 reason,
-            },
-            Ok(Some(reply)) => self.unexpected(index, stage, reply),
-            // End-of-file: the worker's only copy of its end is gone, so is the worker. A
-            // reset says the same of a worker that left a request of ours unread.
-            Ok(None) => self.died(index, stage),
-            Err(e) if e.kind() == ConnectionReset => self.died(index, stage),
-            Err(source) => PoolError::Channel {
+            }),
+            Ok(Received::Reply(Reply::Ready)) => Err(PoolError::Refused {
                 worker,
                 stage,
-                source,
+                reason: "it said it was ready twice".to_owned(),
+            }),
+            // The worker's only copy of its end is gone, so is the worker.
+            Ok(Received::Closed) => Err(self.died(index, stage)),
+            Err(e) => Err(self.channel_failed(index, stage, e)),
+        }
+    }
+
+    /// The error for a channel that failed: a worker that is gone (it reset the
+    /// connection, or left a request unread), one that ran out of time (a read or write
+    /// timed out), or the channel itself.
+    fn channel_failed(
+        &mut self,
+        index: usize,
+        stage: Stage,
+        error: io::Error,
+    ) -> PoolError {
+        match error.kind() {
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {
+                self.died(index, stage)
+            }
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => self.timed_out(index, stage),
+            _ => PoolError::Channel {
+                worker: self.workers[index].name.clone(),
+                stage,
+                source: error,
             },
         }
     }
 
-    /// The index of a busy worker with something to read: a message, or end-of-file.
-    fn next_readable(&self) -> Result<usize, PoolError> {
-        let busy: Vec<usize> = (0..self.workers.len())
-            .filter(|&i| self.workers[i].stage.is_some())
+    // ANCHOR: next_readable
+    /// The index of one of the `busy` workers with something to read (a message, or
+    /// end-of-file), as soon as there is one. A worker whose time runs out first is
+    /// killed, and the pool fails with `TimedOut`.
+    fn next_readable(&mut self, busy: &[usize]) -> Result<usize, PoolError> {
+        let links: Vec<(usize, &Link, Instant)> = busy
+            .iter()
+            .filter_map(|&i| match &self.workers[i].state {
+                State::Busy { link, since, .. } => {
+                    Some((i, link, *since + self.settings.timeout))
+                }
+                _ => None,
+            })
             .collect();
-        if let [only] = busy[..] {
-            return Ok(only); // a blocking read will do: no need to poll
-        }
-        if let Some(&index) = busy.iter().find(|&&i| {
-            let channel = self.workers[i].channel.as_ref();
-            channel.is_none_or(Channel::has_buffered_input)
-        }) {
+        if let Some(&(index, ..)) = links
+            .iter()
+            .find(|(_, link, _)| link.channel.has_buffered_input())
+        {
             return Ok(index);
         }
-        let mut fds: Vec<PollFd> = busy
+        let (first_due, deadline) = links
             .iter()
-            .filter_map(|&i| self.workers[i].channel.as_ref())
-            .map(|channel| PollFd::new(channel.as_fd(), PollFlags::POLLIN))
+            .map(|&(index, _, deadline)| (index, deadline))
+            .min_by_key(|&(_, deadline)| deadline)
+            .expect("the pool waits only while a worker is busy");
+        let mut fds: Vec<PollFd> = links
+            .iter()
+            .map(|(_, link, _)| PollFd::new(link.channel.as_fd(), PollFlags::POLLIN))
             .collect();
-        loop {
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(errno) => {
-                    let index = busy[0];
-                    return Err(PoolError::Channel {
-                        worker: self.workers[index].name.clone(),
-                        stage: self.workers[index]
-                            .stage
-                            .clone()
-                            .unwrap_or(Stage::Starting),
-                        source: errno.into(),
-                    });
-                }
+        let ready = match poll(&mut fds, poll_timeout(deadline)) {
+            Ok(0) | Err(Errno::EINTR) => None,
+            Ok(_) => fds
+                .iter()
+                .position(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
+            Err(errno) => {
+                return Err(self.channel_failed(
+                    first_due,
+                    self.stage_of(first_due),
+                    errno.into(),
+                ));
             }
+        };
+        match ready {
+            Some(position) => Ok(links[position].0),
+            None if Instant::now() >= deadline => {
+                Err(self.timed_out(first_due, self.stage_of(first_due)))
+            }
+            None => self.next_readable(busy), // interrupted by a signal
         }
-        let ready = fds
-            .iter()
-            .position(|fd| fd.revents().is_some_and(|events| !events.is_empty()))
-            .expect("poll without a timeout returns only when a descriptor is ready");
-        Ok(busy[ready])
+    }
+    // ANCHOR_END: next_readable
+
+    fn stage_of(&self, index: usize) -> Stage {
+        match &self.workers[index].state {
+            State::Busy { link, stage, .. } => link.stage(stage.clone()),
+            _ => Stage::ShuttingDown,
+        }
     }
 
     fn decode<T: DeserializeOwned>(
@@ -461,20 +545,10 @@ impl Pool {
         })
     }
 
-    fn unexpected(&self, index: usize, stage: Stage, reply: Reply) -> PoolError {
-        PoolError::Refused {
-            worker: self.workers[index].name.clone(),
-            stage,
-            reason: format!("unexpected reply {reply:?}"),
-        }
-    }
-
     /// The error for a worker that ended without answering, with how it ended.
     fn died(&mut self, index: usize, stage: Stage) -> PoolError {
         let worker = &mut self.workers[index];
-        worker.channel = None;
-        worker.reaped = true;
-        let stage = worker.stage_unless_starting(stage);
+        worker.state = State::Gone;
         match worker.process.wait() {
             Ok(exit) => PoolError::Died {
                 worker: worker.name.clone(),
@@ -489,57 +563,142 @@ impl Pool {
         }
     }
 
+    /// Kills and reaps a worker that did not answer in time.
+    fn timed_out(&mut self, index: usize, stage: Stage) -> PoolError {
+        let worker = &mut self.workers[index];
+        worker.state = State::Gone;
+        let _ = worker.process.kill();
+        let _ = worker.process.wait();
+        PoolError::TimedOut {
+            worker: worker.name.clone(),
+            stage,
+            waited: self.settings.timeout,
+        }
+    }
+
     /// After a failure: kills and reaps every worker, and marks the pool broken.
     fn break_down(&mut self, error: PoolError) -> PoolError {
         self.broken = true;
         // Kill before closing: a worker that saw its channel close would have time to
         // speak.
-        for worker in self.workers.iter_mut().filter(|w| !w.reaped) {
+        let live = |w: &&mut Worker| !matches!(w.state, State::Gone);
+        for worker in self.workers.iter_mut().filter(live) {
             let _ = worker.process.kill();
         }
-        for worker in &mut self.workers {
-            worker.channel = None;
-            if !worker.reaped {
-                let _ = worker.process.wait();
-                worker.reaped = true;
-            }
+        for worker in self.workers.iter_mut().filter(live) {
+            worker.state = State::Gone;
+            let _ = worker.process.wait();
         }
         error
     }
 
+    // ANCHOR: close_and_reap
+    /// Closes every channel for writing, so that every worker sees end-of-file and
+    /// leaves; then waits, with `poll`, until each has closed its end (it has exited, or
+    /// is exiting) and reaps it. A worker still there when the timeout runs out is
+    /// killed. The channel is the exit's sentinel, as in CPython's `Popen.wait`.
     fn close_and_reap(&mut self) -> Result<(), PoolError> {
-        // Close every channel first, so that all workers leave at the same time.
-        for worker in &mut self.workers {
-            worker.channel = None;
+        for link in self.workers.iter().filter_map(|w| w.state.link()) {
+            link.channel.close_for_writing();
         }
+        let deadline = Instant::now() + self.settings.timeout;
         let mut first_error = None;
-        for worker in &mut self.workers {
-            if worker.reaped {
-                continue;
+        loop {
+            let live: Vec<usize> = (0..self.workers.len())
+                .filter(|&i| self.workers[i].state.link().is_some())
+                .collect();
+            if live.is_empty() {
+                break;
             }
-            worker.reaped = true;
-            let stage = worker.stage_unless_starting(Stage::ShuttingDown);
-            let error = match worker.process.wait() {
-                Ok(WorkerExit::Code(0)) => None,
-                Ok(exit) => Some(PoolError::Died {
-                    worker: worker.name.clone(),
-                    stage,
-                    exit,
-                }),
-                Err(source) => Some(PoolError::Channel {
-                    worker: worker.name.clone(),
-                    stage,
-                    source,
-                }),
-            };
-            first_error = first_error.or(error);
+            let mut fds: Vec<PollFd> = live
+                .iter()
+                .filter_map(|&i| self.workers[i].state.link())
+                .map(|link| PollFd::new(link.channel.as_fd(), PollFlags::POLLIN))
+                .collect();
+            let _ = poll(&mut fds, poll_timeout(deadline));
+            let readable: Vec<bool> = fds
+                .iter()
+                .map(|fd| fd.revents().is_some_and(|events| !events.is_empty()))
+                .collect();
+            let out_of_time = Instant::now() >= deadline;
+            for (&index, readable) in live.iter().zip(readable) {
+                let error = if readable {
+                    self.drain(index)
+                } else if out_of_time {
+                    self.overdue(index)
+                } else {
+                    continue;
+                };
+                first_error = first_error.or(error.err());
+            }
         }
         first_error.map_or(Ok(()), Err)
     }
+    // ANCHOR_END: close_and_reap
+
+    /// Reads what a leaving worker still sends (a spawned worker's `Ready`); at
+    /// end-of-file, reaps it.
+    fn drain(&mut self, index: usize) -> Result<(), PoolError> {
+        let worker = &mut self.workers[index];
+        let (State::Idle(link) | State::Busy { link, .. }) = &mut worker.state else {
+            return Ok(());
+        };
+        match link.receive() {
+            Ok(Received::Nothing | Received::Reply(_)) => Ok(()),
+            Ok(Received::Closed) | Err(_) => {
+                let stage = link.stage(Stage::ShuttingDown);
+                match self.died(index, stage) {
+                    PoolError::Died {
+                        exit: WorkerExit::Code(0),
+                        ..
+                    } => Ok(()),
+                    error => Err(error),
+                }
+            }
+        }
+    }
+
+    /// A worker that has not closed its channel by the deadline: reaped if it has
+    /// exited all the same (a process of its own may hold its end), killed otherwise.
+    fn overdue(&mut self, index: usize) -> Result<(), PoolError> {
+        let stage = self.workers[index]
+            .state
+            .link()
+            .map_or(Stage::ShuttingDown, |link| link.stage(Stage::ShuttingDown));
+        let worker = &mut self.workers[index];
+        match worker.process.try_wait() {
+            Ok(Some(WorkerExit::Code(0))) => {
+                worker.state = State::Gone;
+                Ok(())
+            }
+            Ok(Some(exit)) => {
+                worker.state = State::Gone;
+                Err(PoolError::Died {
+                    worker: worker.name.clone(),
+                    stage,
+                    exit,
+                })
+            }
+            _ => Err(self.timed_out(index, stage)),
+        }
+    }
+}
+
+/// The time left until `deadline`, for `poll`, rounded up to a whole millisecond so that
+/// `poll` never returns before it.
+fn poll_timeout(deadline: Instant) -> PollTimeout {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let millis = left.as_nanos().div_ceil(1_000_000);
+    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let _ = self.close_and_reap();
+        if std::thread::panicking() {
+            // The program is unwinding: its workers' results will never be read.
+            let _ = self.break_down(PoolError::Broken);
+        } else {
+            let _ = self.close_and_reap();
+        }
     }
 }

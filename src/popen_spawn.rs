@@ -3,11 +3,11 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 
 use crate::bootstrap::{self, WORKER_FLAG};
 use crate::channel::PoolSocket;
-use crate::error::WorkerExit;
+use crate::error::{PoolError, WorkerExit};
 use crate::start_method::{Popen, WorkerSpec};
 
 /// A worker started by executing this program again.
@@ -20,7 +20,14 @@ impl SpawnPopen {
     pub(crate) fn launch(
         spec: &WorkerSpec<'_>,
         channel: PoolSocket,
-    ) -> io::Result<Self> {
+    ) -> Result<Self, PoolError> {
+        Self::command(spec, channel)
+            .and_then(|mut command| command.spawn())
+            .map(|child| SpawnPopen { child })
+            .map_err(|source| spec.launch_error(source))
+    }
+
+    fn command(spec: &WorkerSpec<'_>, channel: PoolSocket) -> io::Result<Command> {
         // The running executable itself, not `argv[0]` (which may be any string) nor a
         // search of PATH (which may find another program).
         let mut command = Command::new(std::env::current_exe()?);
@@ -36,9 +43,7 @@ impl SpawnPopen {
         for variable in spec.env_remove {
             command.env_remove(variable);
         }
-        Ok(SpawnPopen {
-            child: command.spawn()?,
-        })
+        Ok(command)
     }
     // ANCHOR_END: launch
 }
@@ -58,11 +63,18 @@ impl Popen for SpawnPopen {
     }
 
     fn wait(&mut self) -> io::Result<WorkerExit> {
-        let status = self.child.wait()?;
-        Ok(match (status.code(), status.signal()) {
-            (Some(code), _) => WorkerExit::Code(code),
-            (None, Some(signal)) => WorkerExit::Signal(signal),
-            (None, None) => WorkerExit::Code(-1),
-        })
+        self.child.wait().map(exit_of)
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<WorkerExit>> {
+        Ok(self.child.try_wait()?.map(exit_of))
+    }
+}
+
+fn exit_of(status: ExitStatus) -> WorkerExit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => WorkerExit::Code(code),
+        (None, Some(signal)) => WorkerExit::Signal(signal),
+        (None, None) => WorkerExit::Code(-1),
     }
 }

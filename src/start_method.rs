@@ -11,7 +11,7 @@ use std::io;
 #[cfg(unix)]
 use crate::channel::PoolSocket;
 #[cfg(unix)]
-use crate::error::WorkerExit;
+use crate::error::{PoolError, WorkerExit};
 #[cfg(unix)]
 use crate::popen_fork::ForkPopen;
 #[cfg(unix)]
@@ -59,6 +59,21 @@ impl StartMethod {
     }
 }
 
+/// What a fork does when the process has more than one thread. Set with
+/// [`PoolBuilder::threaded_fork`](crate::PoolBuilder::threaded_fork).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThreadedFork {
+    /// Fork, and say once on standard error that a worker may deadlock.
+    #[default]
+    Warn,
+    /// Do not fork: starting the pool fails with [`PoolError::ThreadedFork`].
+    ///
+    /// [`PoolError::ThreadedFork`]: crate::PoolError::ThreadedFork
+    Refuse,
+    /// Fork and say nothing: the program knows its threads hold no lock a worker needs.
+    Allow,
+}
+
 impl fmt::Display for StartMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -72,8 +87,12 @@ pub(crate) trait Popen {
     fn pid(&self) -> u32;
     /// Sends `SIGKILL`; the worker is gone once [`Popen::wait`] returns.
     fn kill(&mut self) -> io::Result<()>;
-    /// Waits for the worker to end and reaps it, so that no zombie is left behind.
+    /// Waits for the worker to end and reaps it, so that no zombie is left behind. The
+    /// pool calls it once it knows the worker is ending: its channel reached end-of-file,
+    /// or it was killed.
     fn wait(&mut self) -> io::Result<WorkerExit>;
+    /// Reaps the worker if it has ended; `None` if it is still running.
+    fn try_wait(&mut self) -> io::Result<Option<WorkerExit>>;
     /// True if the worker sends `Ready` before its first reply: a worker that has code
     /// to run before it serves (a spawned one runs `main`) can fail there, and the pool
     /// must be able to say so.
@@ -86,6 +105,19 @@ pub(crate) struct WorkerSpec<'a> {
     pub name: &'a str,
     /// Environment variables the worker must not have.
     pub env_remove: &'a [String],
+    /// What a fork does in a process with other threads.
+    pub threaded_fork: ThreadedFork,
+}
+
+#[cfg(unix)]
+impl WorkerSpec<'_> {
+    /// The error for a worker that could not be started.
+    pub(crate) fn launch_error(&self, source: io::Error) -> PoolError {
+        PoolError::Launch {
+            worker: self.name.to_owned(),
+            source,
+        }
+    }
 }
 
 /// Starts a worker, which serves requests on `channel`.
@@ -94,7 +126,7 @@ pub(crate) fn launch(
     method: StartMethod,
     spec: &WorkerSpec<'_>,
     channel: PoolSocket,
-) -> io::Result<Box<dyn Popen>> {
+) -> Result<Box<dyn Popen>, PoolError> {
     Ok(match method {
         StartMethod::Fork => Box::new(ForkPopen::launch(spec, channel)?),
         StartMethod::Spawn => Box::new(SpawnPopen::launch(spec, channel)?),

@@ -39,6 +39,14 @@ impl PoolBuilder {
         self
     }
 
+    pub fn threaded_fork(self, _policy: crate::ThreadedFork) -> Self {
+        self
+    }
+
+    pub fn timeout(self, _timeout: std::time::Duration) -> Self {
+        self
+    }
+
     // ANCHOR: start
     /// Fails: no start method is available on this platform.
     pub fn start(self) -> Result<Pool, PoolError> {

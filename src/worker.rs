@@ -1,23 +1,30 @@
 //! The loop every worker runs, however it was started.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::channel::{Channel, Reply, Request};
 use crate::task;
+use crate::unlocked_io;
 
 /// Exit code of a worker whose task panicked, the code Rust gives a panicking `main`.
-const PANIC_EXIT_CODE: i32 = 101;
+pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 
-/// The message of the last panic, kept by the worker's panic hook for the parent to
-/// print.
-static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+/// The descriptor of the serving worker's channel, for its panic hook; -1 in a process
+/// that does not serve.
+static CHANNEL_FD: AtomicI32 = AtomicI32::new(-1);
+
+thread_local! {
+    /// True on the thread that serves: only its panics are the pool's business.
+    static SERVING_THREAD: Cell<bool> = const { Cell::new(false) };
+}
 
 // ANCHOR: serve
 /// Serves requests until the pool closes the channel; returns the worker's exit code.
@@ -25,8 +32,8 @@ static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 /// Runs in a forked child straight after `fork()`, and in a spawned child from
 /// `init()`.
 pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) -> i32 {
-    install_panic_hook();
-    SERVING.store(true, Ordering::Relaxed);
+    CHANNEL_FD.store(channel.as_fd().as_raw_fd(), Ordering::Relaxed);
+    SERVING_THREAD.with(|serving| serving.set(true));
     // The pool does not wait for this: it reads it in front of the first reply.
     if announce_readiness && let Err(error) = channel.send(&Reply::Ready) {
         return leave(name, &error);
@@ -38,11 +45,10 @@ pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) 
             Err(error) => return leave(name, &error),
         };
         let Request::Run { task, input } = request;
-        let reply = run(&task, input);
-        if let Reply::Panicked { .. } = reply {
-            let _ = channel.send(&reply);
+        // A panic has already been reported to the pool, by the panic hook.
+        let Some(reply) = run(&task, input) else {
             return PANIC_EXIT_CODE; // its state may be broken: take no further task
-        }
+        };
         if let Err(error) = channel.send(&reply) {
             return leave(name, &error);
         }
@@ -56,42 +62,53 @@ fn leave(name: &str, error: &io::Error) -> i32 {
     match error.kind() {
         io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => 0,
         _ => {
-            eprintln!("{name}: lost the channel to the pool: {error}");
+            let line = format!("{name}: lost the channel to the pool: {error}\n");
+            unlocked_io::write_stderr(line.as_bytes());
             1
         }
     }
 }
 // ANCHOR_END: serve
 
-fn run(task: &str, input: serde_json::Value) -> Reply {
+/// Runs one request; `None` if it panicked.
+fn run(task: &str, input: serde_json::Value) -> Option<Reply> {
     let Some(entry) = task::find(task) else {
-        return Reply::Refused {
+        return Some(Reply::Refused {
             reason: format!("this program has no task named `{task}`"),
-        };
+        });
     };
     match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(input))) {
-        Ok(Ok(output)) => Reply::Done { output },
-        Ok(Err(reason)) => Reply::Refused { reason },
-        Err(_) => Reply::Panicked {
-            message: LAST_PANIC
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-                .unwrap_or_else(|| "panicked".to_owned()),
-        },
+        Ok(Ok(output)) => Some(Reply::Done { output }),
+        Ok(Err(reason)) => Some(Reply::Refused { reason }),
+        Err(payload) => {
+            // Dropping a panic's payload runs its `Drop`, which may panic in turn, this
+            // time outside any guard (rust-lang/rust#86027). It is not dropped.
+            std::mem::forget(payload);
+            None
+        }
     }
 }
 
-/// True in a process that serves as a worker: its panics are kept for the pool.
-static SERVING: AtomicBool = AtomicBool::new(false);
+/// Runs a worker's whole life and returns its exit code; a panic that escapes every
+/// other guard ends here, so that it never unwinds into the code that started the
+/// worker: the parent's `main`, copied by `fork()`, or the user's `main` around `init()`.
+pub(crate) fn contain(body: impl FnOnce() -> i32) -> i32 {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        std::mem::forget(payload); // see `run`
+        PANIC_EXIT_CODE
+    })
+}
 
-/// Installs, once per process, a panic hook for workers: a worker's panic is reported once,
-/// by the parent, in one line, so the worker keeps the message for that instead of
-/// printing it. With `RUST_BACKTRACE` set, the worker also prints Rust's usual report,
-/// backtrace included. In a process that is not a worker, the usual report is printed.
+/// Installs, once per process, a panic hook for workers. A worker's panic is reported once,
+/// by the parent, in one line: the hook sends the message to the pool at once, as the
+/// reply to the current request, so that it arrives even if the panic then aborts the
+/// process (`panic = "abort"`, or a second panic while unwinding). With `RUST_BACKTRACE`
+/// set, the worker also prints Rust's usual report, backtrace included. In a process that
+/// is not a worker, and on a worker's other threads, the usual report is printed.
 ///
 /// The pool installs it before its first fork, so that a forked worker inherits it
-/// installed and only has to set a flag: every page a forked child writes is copied.
+/// installed and only has to store its channel: every page a forked child writes is
+/// copied, and installing a hook takes a lock.
 pub(crate) fn install_panic_hook() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
@@ -99,7 +116,8 @@ pub(crate) fn install_panic_hook() {
         let backtrace_wanted =
             std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         panic::set_hook(Box::new(move |info| {
-            if !SERVING.load(Ordering::Relaxed) {
+            let channel = CHANNEL_FD.load(Ordering::Relaxed);
+            if channel < 0 || !SERVING_THREAD.with(Cell::get) {
                 return usual_report(info);
             }
             let message = info.payload_as_str().unwrap_or("a panic without a message");
@@ -110,8 +128,7 @@ pub(crate) fn install_panic_hook() {
                 .filter(|l| Path::new(l.file()).is_relative())
                 .map(|l| format!(" (at {}:{})", l.file(), l.line()))
                 .unwrap_or_default();
-            *LAST_PANIC.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some(format!("{message}{place}"));
+            send_panic(channel, format!("{message}{place}"));
             if backtrace_wanted {
                 usual_report(info);
             }
@@ -119,11 +136,25 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
+/// Sends a `Panicked` reply with `write(2)`: the hook may run at any point of the serve
+/// loop, so it writes one whole line of its own rather than use the loop's `Channel`.
+fn send_panic(channel: RawFd, message: String) {
+    let Ok(mut line) = serde_json::to_vec(&Reply::Panicked { message }) else {
+        return;
+    };
+    line.push(b'\n');
+    // SAFETY: the channel stays open while the worker serves, and the hook runs only on
+    // the serving thread.
+    let channel = unsafe { BorrowedFd::borrow_raw(channel) };
+    let _ = unlocked_io::write_all(channel, &line);
+}
+
 /// The start of a spawned worker, from `init()`: the parent handed it its end of the
 /// channel as standard input, the one descriptor `posix_spawn` passes without help. The
 /// worker moves it to a fresh descriptor and puts `/dev/null` in its place, as Python
 /// does for its workers' standard input.
 pub(crate) fn serve_spawned(name: &str) -> i32 {
+    install_panic_hook();
     let channel = io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -133,9 +164,10 @@ pub(crate) fn serve_spawned(name: &str) -> i32 {
             serve(name, Channel::from_stream(UnixStream::from(channel)), true)
         }
         Err(error) => {
-            eprintln!(
-                "{name}: cannot take the channel to the pool from standard input: {error}"
+            let line = format!(
+                "{name}: cannot take the channel to the pool from standard input: {error}\n"
             );
+            unlocked_io::write_stderr(line.as_bytes());
             1
         }
     }
@@ -143,15 +175,9 @@ pub(crate) fn serve_spawned(name: &str) -> i32 {
 
 /// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads
 /// its standard input must not steal the terminal's (or a spawned worker's channel's)
-/// bytes.
+/// bytes. `open(2)` and `dup2(2)` are async-signal-safe, and a path this short is
+/// turned into a C string on the stack, without allocating.
 pub(crate) fn detach_stdin() -> io::Result<()> {
     nix::unistd::dup2_stdin(File::open("/dev/null")?)?;
     Ok(())
-}
-
-/// Flushes what the worker printed before it leaves through `_exit`, which flushes
-/// nothing.
-pub(crate) fn flush_std_streams() {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
 }
