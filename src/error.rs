@@ -94,7 +94,7 @@ pub enum PoolError {
         stage: Stage,
         source: io::Error,
     },
-    /// The worker did not answer within the pool's timeout; it was killed.
+    /// The worker did not answer within the pool's timeout; the pool killed it.
     TimedOut {
         worker: String,
         stage: Stage,
@@ -157,13 +157,13 @@ impl fmt::Display for PoolError {
                 waited,
             } => write!(
                 f,
-                "worker {worker} did not answer {stage} for {:.1} s; it was killed",
+                "worker {worker} timed out after {:.1} s {stage}",
                 waited.as_secs_f64()
             ),
             PoolError::ThreadedFork { threads } => write!(
                 f,
-                "refusing to fork: this process has {threads} threads, and a forked \
-                 worker may deadlock (use spawn)"
+                "refusing to fork with {threads} threads running: a worker may \
+                 deadlock (use spawn)"
             ),
             PoolError::Broken => write!(f, "the pool is broken by an earlier failure"),
         }

@@ -181,3 +181,33 @@ pub(crate) fn detach_stdin() -> io::Result<()> {
     nix::unistd::dup2_stdin(File::open("/dev/null")?)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic payload whose `Drop` panics too.
+    struct PanicsWhenDropped;
+
+    impl Drop for PanicsWhenDropped {
+        fn drop(&mut self) {
+            panic!("the payload was dropped");
+        }
+    }
+
+    fn explode(_: u64) -> u64 {
+        panic::panic_any(PanicsWhenDropped)
+    }
+
+    #[test]
+    fn a_panic_payload_that_panics_when_dropped_is_never_dropped() {
+        let task = crate::task!(explode);
+        assert!(run(task.name(), serde_json::json!(1)).is_none());
+    }
+
+    #[test]
+    fn a_panic_that_escapes_the_loop_becomes_the_panic_exit_code() {
+        let code = contain(|| panic::panic_any(PanicsWhenDropped));
+        assert_eq!(code, PANIC_EXIT_CODE);
+    }
+}

@@ -162,65 +162,90 @@ fn rust_backtrace_brings_back_the_workers_own_panic_report() {
 }
 
 /// Workers must not outlive a parent that is killed outright: each leaves when its channel
-/// closes. This test process becomes the orphans' reaper, so it can wait for every one of
-/// them; every wait has a deadline.
+/// closes. Here the parent is killed when the first worker is idle, waiting for a request,
+/// and the second still busy with input 2 (1.5 s): both ways a worker can be orphaned.
 #[test]
 fn workers_leave_when_the_parent_is_killed() {
-    prctl::set_child_subreaper(true).unwrap();
     for method in ["fork", "spawn"] {
-        let program = common::example_path("worker_failure", false).unwrap();
-        let mut parent = Command::new(program)
-            .arg(method)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let group = Pid::from_raw(parent.id() as i32);
-        let kill_group = || {
-            let _ = killpg(group, Signal::SIGKILL);
-        };
-
-        // Every line the program and its workers print, then `None` once all of them have
-        // closed standard output, then once every orphan of the group has been reaped.
-        let output = BufReader::new(parent.stdout.take().unwrap());
-        let (lines, received) = mpsc::channel();
-        thread::spawn(move || {
-            for line in output.lines().map_while(Result::ok) {
-                let _ = lines.send(Some(line));
-            }
-            while waitpid(Pid::from_raw(-group.as_raw()), None).is_ok() {}
-            let _ = lines.send(None);
-        });
-        let next_line = || {
-            received.recv_timeout(LIMIT).unwrap_or_else(|_| {
-                kill_group();
-                panic!("{method}: nothing happened for {LIMIT:?}")
-            })
-        };
-
-        // Kill the parent when the first worker is idle, waiting for a request, and the
-        // second still busy with input 2 (1.5 s): both ways a worker can be orphaned.
-        loop {
-            match next_line() {
-                Some(line) if line.contains("input 4: done") => break,
-                Some(_) => continue,
-                None => panic!("{method}: the program ended before `input 4: done`"),
-            }
-        }
-        parent.kill().unwrap();
-        parent.wait().unwrap();
-        while let Some(line) = next_line() {
-            assert!(
-                !line.contains("squares"),
-                "{method}: the parent was dead: {line}"
-            );
-        }
-        assert_eq!(
-            killpg(group, None),
-            Err(Errno::ESRCH),
-            "{method}: a process of the group is left"
+        kill_the_parent_and_count_what_is_left(
+            "worker_failure",
+            &[method],
+            "input 4: done",
+            1,
         );
     }
+}
+
+/// A forked worker that is deadlocked on a lock never reads its channel again, so it
+/// cannot notice that the parent is gone: the kernel must end it (a parent-death signal).
+#[test]
+fn a_deadlocked_worker_dies_with_its_parent() {
+    let args = ["fork", "--lock", "mutex", "--timeout", "600"];
+    kill_the_parent_and_count_what_is_left("fork_threads", &args, "needs the lock", 2);
+}
+
+/// Runs a chapter's program, kills it with SIGKILL once `marker` has been printed `count`
+/// times, and checks that no process of its group is left. This test process becomes the
+/// orphans' reaper, so it can wait for every one of them; every wait has a deadline.
+fn kill_the_parent_and_count_what_is_left(
+    example: &str,
+    args: &[&str],
+    marker: &str,
+    count: usize,
+) {
+    prctl::set_child_subreaper(true).unwrap();
+    let program = common::example_path(example, false).unwrap();
+    let mut parent = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = Pid::from_raw(parent.id() as i32);
+    let kill_group = || {
+        let _ = killpg(group, Signal::SIGKILL);
+    };
+    let context = format!("{example} {}", args.join(" "));
+
+    // Every line the program and its workers print, then `None` once all of them have
+    // closed standard output, then once every orphan of the group has been reaped.
+    let output = BufReader::new(parent.stdout.take().unwrap());
+    let (lines, received) = mpsc::channel();
+    thread::spawn(move || {
+        for line in output.lines().map_while(Result::ok) {
+            let _ = lines.send(Some(line));
+        }
+        while waitpid(Pid::from_raw(-group.as_raw()), None).is_ok() {}
+        let _ = lines.send(None);
+    });
+    let next_line = || {
+        received.recv_timeout(LIMIT).unwrap_or_else(|_| {
+            kill_group();
+            panic!("{context}: nothing happened for {LIMIT:?}")
+        })
+    };
+
+    let mut seen = 0;
+    while seen < count {
+        match next_line() {
+            Some(line) if line.contains(marker) => seen += 1,
+            Some(_) => continue,
+            None => panic!("{context}: the program ended before `{marker}`"),
+        }
+    }
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    while let Some(line) = next_line() {
+        assert!(
+            !line.contains("squares") && !line.contains("results"),
+            "{context}: the parent was dead: {line}"
+        );
+    }
+    assert_eq!(
+        killpg(group, None),
+        Err(Errno::ESRCH),
+        "{context}: a process of the group is left"
+    );
 }

@@ -1,0 +1,343 @@
+//! Fork in a multi-threaded process, and waits that must end: the pool's own guarantees,
+//! tested in this process, which has threads (the test runner's and the hammering ones).
+//!
+//! This test has its own `main` (`harness = false`) because a spawned worker is this
+//! program executed again: `main` must call `forkspawn::init()` before anything else.
+//! Every pool here has a timeout, so a worker that hangs is reported by the pool, in
+//! its error, and never hangs the test.
+
+use std::hint::black_box;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use forkspawn::{Pool, PoolBuilder, PoolError, Stage, StartMethod, ThreadedFork, task};
+use libtest_mimic::{Arguments, Failed, Trial};
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+/// How many pools each lock test starts and uses.
+const CYCLES: usize = 200;
+
+/// Long enough for any worker on a busy machine; a worker that hangs is reported then.
+const POOL_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn main() {
+    forkspawn::init();
+    let mut trials = Vec::new();
+    for method in [StartMethod::Fork, StartMethod::Spawn] {
+        for hammer in [Hammer::ProcessName, Hammer::Stdout, Hammer::Environment] {
+            trials.push(Trial::test(
+                format!(
+                    "{method}: a thread taking the {} lock over and over, 200 pools",
+                    hammer.name()
+                ),
+                move || maps_with_a_thread_hammering(method, hammer),
+            ));
+        }
+        trials.extend([
+            Trial::test(format!("{method}: a task that never returns times out"), move || {
+                a_task_that_never_returns_times_out(method)
+            }),
+            Trial::test(
+                format!("{method}: an initializer that never returns times out"),
+                move || an_initializer_that_never_returns_times_out(method),
+            ),
+            Trial::test(
+                format!("{method}: a panic while unwinding aborts the worker, and its message arrives"),
+                move || a_panic_while_unwinding_still_reports_its_message(method),
+            ),
+            Trial::test(
+                format!("{method}: a panic payload that panics when dropped is reported once"),
+                move || a_panic_payload_that_panics_when_dropped_is_reported(method),
+            ),
+            Trial::test(
+                format!("{method}: a pool dropped while unwinding kills its busy workers"),
+                move || a_pool_dropped_while_unwinding_kills_its_workers(method),
+            ),
+        ]);
+    }
+    trials.push(Trial::test(
+        "fork: refusing to fork with threads names their number",
+        refusing_names_the_thread_count,
+    ));
+    libtest_mimic::run(&Arguments::from_args(), trials).exit();
+}
+
+fn builder(method: StartMethod) -> PoolBuilder {
+    Pool::builder(method)
+        .threaded_fork(ThreadedFork::Allow)
+        .timeout(POOL_TIMEOUT)
+}
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// A lock that std or the library takes, and that a thread of the parent may hold at
+/// the moment of a fork.
+#[derive(Clone, Copy)]
+enum Hammer {
+    ProcessName,
+    Stdout,
+    Environment,
+}
+
+impl Hammer {
+    fn name(self) -> &'static str {
+        match self {
+            Hammer::ProcessName => "process-name",
+            Hammer::Stdout => "stdout",
+            Hammer::Environment => "environment",
+        }
+    }
+
+    fn take_once(self) {
+        match self {
+            // Also allocates and frees, over and over: the allocator's locks too.
+            Hammer::ProcessName => drop(black_box(forkspawn::current_process_name())),
+            Hammer::Stdout => {
+                let _held = io::stdout().lock();
+                for _ in 0..200 {
+                    std::hint::spin_loop();
+                }
+            }
+            Hammer::Environment => drop(black_box(std::env::var_os("PATH"))),
+        }
+    }
+}
+
+/// A thread that takes one lock over and over until it is dropped.
+struct Hammering {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Hammering {
+    fn start(hammer: Hammer) -> Hammering {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                hammer.take_once();
+            }
+        });
+        Hammering {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Hammering {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Before the fix, a forked worker hung on the process-name mutex, the stdout lock or
+/// the environment lock in most runs of a few pools.
+fn maps_with_a_thread_hammering(
+    method: StartMethod,
+    hammer: Hammer,
+) -> Result<(), Failed> {
+    let _hammering = Hammering::start(hammer);
+    for cycle in 1..=CYCLES {
+        let context = |e: PoolError| format!("pool {cycle} of {CYCLES}: {e}");
+        let mut pool = builder(method)
+            .workers(2)
+            .env_remove("FORKSPAWN_TEST_REMOVED")
+            .start()
+            .map_err(context)?;
+        let doubled = pool.map(task!(double), 0..4_u64).map_err(context)?;
+        if doubled != [0, 2, 4, 6] {
+            return Err(format!("pool {cycle}: wrong results {doubled:?}").into());
+        }
+        pool.shutdown().map_err(context)?;
+    }
+    Ok(())
+}
+
+fn never_returns(_: u64) -> u64 {
+    loop {
+        thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn never_returns_either() {
+    never_returns(0);
+}
+
+fn a_task_that_never_returns_times_out(method: StartMethod) -> Result<(), Failed> {
+    let timeout = Duration::from_millis(300);
+    let mut pool = builder(method).timeout(timeout).start()?;
+    let pids = pool.worker_pids();
+    let error = pool.map(task!(never_returns), [1_u64]).unwrap_err();
+    let PoolError::TimedOut { stage, waited, .. } = &error else {
+        return Err(format!("not a time-out: {error}").into());
+    };
+    assert_eq!(*waited, timeout);
+    assert!(matches!(stage, Stage::Task { input: 1, .. }), "{error}");
+    let text = error.to_string();
+    let expected =
+        "timed out after 0.3 s while running threads_at_fork::never_returns on input 1";
+    assert!(text.ends_with(expected), "{text}");
+    assert_all_gone(&pids)
+}
+
+fn an_initializer_that_never_returns_times_out(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let error = builder(method)
+        .workers(2)
+        .timeout(Duration::from_millis(300))
+        .initializer(forkspawn::initializer!(never_returns_either))
+        .start()
+        .err()
+        .ok_or("the pool started")?;
+    let text = error.to_string();
+    assert!(
+        matches!(
+            error,
+            PoolError::TimedOut {
+                stage: Stage::Initializer { .. },
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("in the initializer threads_at_fork::never_returns_either()"),
+        "{text}"
+    );
+    Ok(())
+}
+
+/// Its `Drop` panics: during unwinding that aborts the process; as a panic payload it
+/// panics where the payload is dropped.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("a second panic, in a drop");
+    }
+}
+
+fn panics_while_unwinding(_: u64) -> u64 {
+    let _guard = PanicsWhenDropped;
+    panic!("the first panic");
+}
+
+fn panics_with_a_bad_payload(_: u64) -> u64 {
+    panic::panic_any(PanicsWhenDropped)
+}
+
+/// Rust aborts a process that panics while unwinding, as `panic = "abort"` does at the
+/// first panic: the message must be on its way before that.
+fn a_panic_while_unwinding_still_reports_its_message(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let mut pool = builder(method).start()?;
+    let error = pool
+        .map(task!(panics_while_unwinding), [1_u64])
+        .unwrap_err();
+    match &error {
+        PoolError::Panicked { message, .. }
+            if message.starts_with("the first panic") =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("expected the first panic's message: {error}").into()),
+    }
+}
+
+/// The payload is not dropped in the worker, so no second panic escapes into the code
+/// that started the worker.
+fn a_panic_payload_that_panics_when_dropped_is_reported(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let mut pool = builder(method).workers(2).start()?;
+    let pids = pool.worker_pids();
+    let error = pool
+        .map(task!(panics_with_a_bad_payload), [1_u64])
+        .unwrap_err();
+    if !matches!(error, PoolError::Panicked { .. }) {
+        return Err(format!("expected a panic: {error}").into());
+    }
+    assert_all_gone(&pids)
+}
+
+/// Input 2 takes 30 s, longer than the test may take; the others none.
+fn sleeps_long(input: u64) -> u64 {
+    if input == 2 {
+        thread::sleep(Duration::from_secs(30));
+    }
+    input
+}
+
+/// Inputs that run out in a panic: the pool asks for input 3 once input 1 is done,
+/// while input 2 is under way.
+fn inputs_then_panic() -> impl Iterator<Item = u64> {
+    (1..).map(|n| if n <= 2 { n } else { panic!("no input {n}") })
+}
+
+fn a_pool_dropped_while_unwinding_kills_its_workers(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let started = Instant::now();
+    let mut pids = Vec::new();
+    let unwound = panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut pool = builder(method).workers(2).start().unwrap();
+        pids = pool.worker_pids();
+        let _ = pool.map(task!(sleeps_long), inputs_then_panic());
+    }));
+    assert!(unwound.is_err(), "the inputs did not panic");
+    // Input 2 takes 30 s: a pool that waited for it would still be here.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(15), "dropping took {waited:?}");
+    assert_all_gone(&pids)
+}
+
+fn refusing_names_the_thread_count() -> Result<(), Failed> {
+    // One more thread, whatever the test runner does.
+    let (_keep, parked) = std::sync::mpsc::channel::<()>();
+    let extra = thread::spawn(move || {
+        let _ = parked.recv();
+    });
+    let refused = Pool::builder(StartMethod::Fork)
+        .threaded_fork(ThreadedFork::Refuse)
+        .start();
+    let Err(PoolError::ThreadedFork { threads }) = refused else {
+        return Err("the pool forked".into());
+    };
+    assert!(threads >= 2, "{threads}");
+    let text = PoolError::ThreadedFork { threads }.to_string();
+    assert!(
+        text.starts_with(&format!("refusing to fork with {threads} threads running"))
+    );
+    // Spawn forks nothing, so it has nothing to refuse.
+    let pool = Pool::builder(StartMethod::Spawn)
+        .threaded_fork(ThreadedFork::Refuse)
+        .start()?;
+    pool.shutdown()?;
+    drop(_keep);
+    let _ = extra.join();
+    Ok(())
+}
+
+/// Every one of `pids` has been reaped: no process, not even a zombie, has that id.
+fn assert_all_gone(pids: &[u32]) -> Result<(), Failed> {
+    for &pid in pids {
+        if kill(Pid::from_raw(pid as i32), None) != Err(Errno::ESRCH) {
+            return Err(format!("worker {pid} is still there").into());
+        }
+    }
+    Ok(())
+}
