@@ -23,8 +23,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use clap::Parser;
-use forkspawn::ballast::Ballast;
-use forkspawn::inspect::{self, Mib};
+use forkspawn::instruments::ballast::Ballast;
+use forkspawn::instruments::inspect::{self, Mib};
 use forkspawn::{Pool, StartMethod, say, task};
 
 /// The parent's data: written by the parent before the worker starts.
@@ -52,7 +52,7 @@ fn write_and_count(pages: usize) -> std::io::Result<()> {
     if written == 0 {
         return Ok(());
     }
-    let page = forkspawn::ballast::page_size() as u64;
+    let page = forkspawn::instruments::ballast::page_size() as u64;
     say!(
         "{}; {}",
         faults_per_page(faults, written),
@@ -142,8 +142,8 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
-    forkspawn::cli::exit_code(run(&args))
+    let args: Args = forkspawn::instruments::cli::parse_args();
+    forkspawn::instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

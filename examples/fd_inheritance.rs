@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use clap::Parser;
-use forkspawn::inspect;
+use forkspawn::instruments::inspect;
 use forkspawn::{Pool, StartMethod, say, task};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -105,8 +105,8 @@ fn main() -> ExitCode {
     let at_start = open_descriptors().unwrap_or_default();
     OPEN_AT_START.get_or_init(|| at_start.iter().map(|d| d.fd).collect());
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
-    forkspawn::cli::exit_code(run(args.method))
+    let args: Args = forkspawn::instruments::cli::parse_args();
+    forkspawn::instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {

@@ -81,7 +81,7 @@ fn record(input: u64) -> u64 {
 
 /// The workers read the lock from the command line they share with the parent.
 fn lock() -> Lock {
-    forkspawn::cli::parse_args::<Args>().lock
+    forkspawn::instruments::cli::parse_args::<Args>().lock
 }
 
 // ANCHOR: hold
@@ -98,7 +98,7 @@ fn hold(lock: Lock, held: mpsc::Sender<()>, release: mpsc::Receiver<()>) {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
+    let args: Args = forkspawn::instruments::cli::parse_args();
     // The fork happens while the lock is held: the thread says so before the pool starts.
     let (held, is_held) = mpsc::channel();
     let (release, released) = mpsc::channel();
@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     let _ = release.send(());
     let _ = holder.join();
     say!("thread 2 lets go");
-    forkspawn::cli::exit_code(result)
+    forkspawn::instruments::cli::exit_code(result)
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {

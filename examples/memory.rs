@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 
 use clap::Parser;
-use forkspawn::ballast::Ballast;
-use forkspawn::inspect::{self, MemoryUsage, Mib};
+use forkspawn::instruments::ballast::Ballast;
+use forkspawn::instruments::inspect::{self, MemoryUsage, Mib};
 use forkspawn::{Pool, StartMethod, say, task};
 
 /// The parent's data: written by the parent before the workers start.
@@ -45,8 +45,8 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
-    forkspawn::cli::exit_code(run(&args))
+    let args: Args = forkspawn::instruments::cli::parse_args();
+    forkspawn::instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

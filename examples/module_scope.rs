@@ -74,9 +74,9 @@ fn main() -> ExitCode {
     LazyLock::force(&MODULE_SCOPE_LIST);
     forkspawn::init();
     // From here on, only the parent: the analogue of `if __name__ == "__main__":`.
-    let args: Args = forkspawn::cli::parse_args();
+    let args: Args = forkspawn::instruments::cli::parse_args();
     say!("Start subprocess with '{}' method", args.method);
-    forkspawn::cli::exit_code(run(args.method))
+    forkspawn::instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), PoolError> {

@@ -57,7 +57,7 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
+    let args: Args = forkspawn::instruments::cli::parse_args();
     say!("this build runs on {OS} ({FAMILY}, {ARCH})");
     let available: Vec<&str> = StartMethod::available()
         .iter()
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     for (platform, default, reason) in PYTHON_DEFAULTS {
         say!("Python on {platform:<7}: {default:<22} ({reason})");
     }
-    forkspawn::cli::exit_code(start_one(args.method))
+    forkspawn::instruments::cli::exit_code(start_one(args.method))
 }
 
 fn start_one(method: StartMethod) -> Result<(), PoolError> {

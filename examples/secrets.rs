@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use clap::Parser;
-use forkspawn::inspect;
+use forkspawn::instruments::inspect;
 use forkspawn::{Pool, StartMethod, say, task};
 
 /// A secret the parent holds in memory only: neither in its environment nor its
@@ -86,7 +86,7 @@ struct Args {
 fn main() -> ExitCode {
     ON_THE_HEAP.get_or_init(|| Box::new(0));
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
+    let args: Args = forkspawn::instruments::cli::parse_args();
     // SAFETY: no other thread exists yet to read the environment meanwhile.
     unsafe { std::env::set_var(TOKEN_VARIABLE, "tok-4f9a") };
     *SECRET.lock().unwrap_or_else(PoisonError::into_inner) = Some("hunter2".to_owned());
@@ -101,6 +101,6 @@ fn main() -> ExitCode {
         pool.map(task!(look_around), [()])?;
         pool.shutdown()
     });
-    forkspawn::cli::exit_code(result)
+    forkspawn::instruments::cli::exit_code(result)
 }
 // ANCHOR_END: main

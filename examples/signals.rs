@@ -19,7 +19,7 @@ extern crate nix;
 use std::process::{Command, ExitCode, Stdio};
 
 use clap::Parser;
-use forkspawn::inspect::{self, SignalDispositions};
+use forkspawn::instruments::inspect::{self, SignalDispositions};
 use forkspawn::{Pool, StartMethod, say, task};
 use nix::sys::signal::{
     SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, sigaction, signal,
@@ -113,8 +113,8 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
-    forkspawn::cli::exit_code(run(args.method))
+    let args: Args = forkspawn::instruments::cli::parse_args();
+    forkspawn::instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {

@@ -28,8 +28,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use clap::Parser;
-use forkspawn::ballast::Ballast;
-use forkspawn::{Pool, StartMethod, floors, task};
+use forkspawn::instruments::ballast::Ballast;
+use forkspawn::instruments::floors;
+use forkspawn::{Pool, StartMethod, task};
 use nix::sys::prctl;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::wait::waitpid;
@@ -189,8 +190,8 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
-    forkspawn::cli::exit_code(run(&args))
+    let args: Args = forkspawn::instruments::cli::parse_args();
+    forkspawn::instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -254,7 +255,7 @@ fn huge_pages(
     }
     let ballast = Ballast::with_huge_pages(parent_mib as usize)?;
     *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
-    let huge = forkspawn::inspect::memory_usage(std::process::id())?.huge;
+    let huge = forkspawn::instruments::inspect::memory_usage(std::process::id())?.huge;
     let methods = [Method::Pool(StartMethod::Fork), Method::RawFork];
     let mut rows = measure(&methods, 1, parent_mib, args)?;
     rows.push(Row {

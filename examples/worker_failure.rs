@@ -88,12 +88,12 @@ fn open_database() -> Result<(), String> {
 
 /// The workers read the failure from the command line they share with the parent.
 fn failure() -> Failure {
-    forkspawn::cli::parse_args::<Args>().fail
+    forkspawn::instruments::cli::parse_args::<Args>().fail
 }
 
 // ANCHOR: main
 fn main() -> ExitCode {
-    let args: Args = forkspawn::cli::parse_args();
+    let args: Args = forkspawn::instruments::cli::parse_args();
     if args.fail != Failure::ForgetInit {
         forkspawn::init();
     }
@@ -104,7 +104,7 @@ fn main() -> ExitCode {
     );
     let result = run(&args);
     say!("child processes left: {}", children_left());
-    forkspawn::cli::exit_code(result)
+    forkspawn::instruments::cli::exit_code(result)
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {

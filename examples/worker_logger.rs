@@ -69,7 +69,7 @@ type Output = Box<dyn Layer<Registry> + Send + Sync>;
 fn output() -> Output {
     tracing_subscriber::fmt::layer()
         .event_format(ProcessFormat)
-        .with_ansi(forkspawn::console::colour_enabled())
+        .with_ansi(forkspawn::instruments::console::colour_enabled())
         .with_writer(std::io::stdout)
         .boxed()
 }
@@ -193,14 +193,14 @@ fn main() -> ExitCode {
         module_path!()
     );
     forkspawn::init();
-    let args: Args = forkspawn::cli::parse_args();
+    let args: Args = forkspawn::instruments::cli::parse_args();
     args.logging.set_up();
     tracing::debug!(
         "Logger(id: {}): start subprocess with '{}' method",
         logger_id(),
         args.method
     );
-    forkspawn::cli::exit_code(run(&args))
+    forkspawn::instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {

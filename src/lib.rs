@@ -24,49 +24,34 @@
 //! }
 //! ```
 //!
-//! The pool never asks how a worker was started: each start method lives in a file of
-//! its own (`popen_fork.rs`, `popen_spawn.rs`) behind the small `Popen` trait in
-//! `start_method.rs`.
+//! The library has three parts, each built on the one below: the pool (`pool/`), which
+//! never asks how a worker was started; the start methods (`start_method/`), one file
+//! each behind the small `Popen` trait, as CPython has `popen_fork.py` and
+//! `popen_spawn_posix.py`; and the worker (`worker/`), what runs inside one. Beside them,
+//! the instruments the book's chapters measure with.
 
 // ANCHOR: modules
-pub mod ballast;
-mod bootstrap;
-#[cfg(unix)]
-mod channel;
-pub mod cli;
-pub mod console;
-mod error;
-#[cfg(unix)]
-pub mod floors;
-#[cfg(target_os = "linux")]
-pub mod inspect;
-#[cfg(unix)]
+/// What the chapters measure with: `/proc`, memory ballast, floors, the console.
+pub mod instruments;
+/// What a program drives: the pool, its workers' states, its settings.
 mod pool;
-#[cfg(unix)]
-mod popen_fork;
-#[cfg(unix)]
-mod popen_spawn;
+/// How a worker comes to exist: one file per start method, behind one small trait.
 mod start_method;
-mod task;
-mod unlocked_io;
-#[cfg(not(unix))]
-mod unsupported;
-#[cfg(unix)]
+/// What runs inside a worker, and the wire to it.
 mod worker;
 // ANCHOR_END: modules
 
-pub use bootstrap::{current_process_name, init, program_args};
-pub use error::{PoolError, Stage, WorkerExit};
-#[cfg(unix)]
 pub use pool::{DEFAULT_TIMEOUT, Pool, PoolBuilder};
 pub use start_method::{StartMethod, ThreadedFork};
-pub use task::{Initializer, Task};
-#[cfg(not(unix))]
-pub use unsupported::{Pool, PoolBuilder};
+pub use worker::bootstrap::{current_process_name, init, program_args};
+pub use worker::error::{PoolError, Stage, WorkerExit};
+pub use worker::task::{Initializer, Task};
 
 /// Items the `task!` and `initializer!` macros expand to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::task::{InitOutcome, TASKS, TaskEntry, run_initializer, run_task};
+    pub use crate::worker::task::{
+        InitOutcome, TASKS, TaskEntry, run_initializer, run_task,
+    };
     pub use linkme;
 }

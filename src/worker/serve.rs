@@ -10,9 +10,9 @@ use std::path::Path;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::channel::{Channel, Reply, Request};
-use crate::task;
-use crate::unlocked_io;
+use crate::worker::channel::{Channel, Reply, Request};
+use crate::worker::task;
+use crate::worker::unlocked_io;
 
 /// Exit code of a worker whose task panicked, the code Rust gives a panicking `main`.
 pub(crate) const PANIC_EXIT_CODE: i32 = 101;
@@ -128,10 +128,11 @@ pub(crate) fn install_panic_hook() {
                 .filter(|l| Path::new(l.file()).is_relative())
                 .map(|l| format!(" (at {}:{})", l.file(), l.line()))
                 .unwrap_or_default();
-            send_panic(channel, format!("{message}{place}"));
+            // The report first: once the pool has the message, it kills the worker.
             if backtrace_wanted {
                 usual_report(info);
             }
+            send_panic(channel, format!("{message}{place}"));
         }));
     });
 }

@@ -1,4 +1,5 @@
-//! A pool of worker processes in the spirit of Python's `ProcessPoolExecutor`.
+//! A running pool, in the spirit of Python's `ProcessPoolExecutor`: it hands out tasks and
+//! watches its workers, whatever started them.
 //!
 //! The pool talks to every worker through its own socket and waits on all of them at
 //! once with `poll(2)`, from the calling thread: it starts no thread of its own, so
@@ -8,7 +9,7 @@
 use std::io::{self, ErrorKind};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -16,19 +17,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::bootstrap;
-use crate::channel::{self, Channel, Reply, Request};
-use crate::error::{PoolError, Stage, WorkerExit};
-use crate::start_method::{self, Popen, StartMethod, ThreadedFork, WorkerSpec};
-use crate::task::{Initializer, Task};
-use crate::worker;
+use super::PoolBuilder;
+use super::link::{Link, Received};
+use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
+use crate::worker::channel::{self, Reply, Request};
+use crate::worker::error::{PoolError, Stage, WorkerExit};
+use crate::worker::task::{Initializer, Task};
+use crate::worker::{self, bootstrap};
 
 /// Numbers workers across all pools of this process, as Python's `_process_counter`
 /// does.
 static NEXT_WORKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
-
-/// How long a worker may take to answer, unless [`PoolBuilder::timeout`] says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A fixed set of worker processes that run tasks and send the results back.
 ///
@@ -65,50 +64,6 @@ enum State {
 }
 // ANCHOR_END: state
 
-/// The pool's end of a worker's channel.
-///
-/// A worker that runs code of its own before it serves (a spawned one runs `main`) says
-/// `Ready` first, and may fail before it does. The pool does not wait for that message:
-/// the link reads it in front of the first reply, and knows until then that whatever
-/// went wrong went wrong while the worker was starting.
-struct Link {
-    channel: Channel,
-    ready: bool,
-}
-
-/// What a link had to read.
-enum Received {
-    Reply(Reply),
-    /// Only the worker's `Ready`: its reply is still to come.
-    Nothing,
-    /// End-of-file: the worker has closed its end, so it is gone or going.
-    Closed,
-}
-
-impl Link {
-    fn receive(&mut self) -> io::Result<Received> {
-        let message = match self.channel.receive()? {
-            None => return Ok(Received::Closed),
-            Some(Reply::Ready) if !self.ready => {
-                self.ready = true;
-                // A reply that came with it is read now; otherwise back to `poll`.
-                if !self.channel.has_buffered_input() {
-                    return Ok(Received::Nothing);
-                }
-                self.channel.receive()?
-            }
-            Some(reply) => Some(reply),
-        };
-        Ok(message.map_or(Received::Closed, Received::Reply))
-    }
-
-    /// `stage`, or `Starting` for a worker that has not said it is ready: whatever it was
-    /// sent, it never began to serve.
-    fn stage(&self, stage: Stage) -> Stage {
-        if self.ready { stage } else { Stage::Starting }
-    }
-}
-
 impl State {
     fn link(&self) -> Option<&Link> {
         match self {
@@ -122,66 +77,17 @@ impl State {
     }
 }
 
-/// Settings of a pool before its workers start. Made by [`Pool::builder`].
-#[must_use]
-pub struct PoolBuilder {
-    method: StartMethod,
-    workers: usize,
-    initializer: Option<Initializer>,
-    env_remove: Vec<String>,
-    threaded_fork: ThreadedFork,
-    timeout: Duration,
-}
-
-impl PoolBuilder {
-    /// How many workers to start (at least one; the default is one).
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
-        self
-    }
-
-    /// A function every worker runs once, before its first task.
-    pub fn initializer(mut self, initializer: Initializer) -> Self {
-        self.initializer = Some(initializer);
-        self
-    }
-
-    /// Starts workers without the environment variable `name`. A spawned worker never
-    /// receives it. A forked worker removes it from its environment at once, but it holds
-    /// a copy of the parent's memory, where the value may still be found.
-    pub fn env_remove(mut self, name: impl Into<String>) -> Self {
-        self.env_remove.push(name.into());
-        self
-    }
-
-    /// What a fork does when this process has more than one thread: warn once (the
-    /// default), refuse, or allow silently.
-    pub fn threaded_fork(mut self, policy: ThreadedFork) -> Self {
-        self.threaded_fork = policy;
-        self
-    }
-
-    // ANCHOR: timeout
-    /// How long the pool waits for a worker: to answer a request (a task, or the
-    /// initializer, with the worker's start-up if it has not said it is ready), and to
-    /// exit once its channel is closed. A worker that takes longer is killed, and the
-    /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`].
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-    // ANCHOR_END: timeout
-
+impl Pool {
     /// Starts every worker and, if there is an initializer, waits until each has run it.
-    pub fn start(self) -> Result<Pool, PoolError> {
+    pub(crate) fn start(settings: PoolBuilder) -> Result<Pool, PoolError> {
         if bootstrap::is_uninitialized_spawned_worker() {
             return Err(PoolError::NotInitialized);
         }
         worker::install_panic_hook();
-        let workers = self.workers;
-        let initializer = self.initializer;
+        let workers = settings.workers;
+        let initializer = settings.initializer;
         let mut pool = Pool {
-            settings: self,
+            settings,
             workers: Vec::with_capacity(workers),
             broken: false,
         };
@@ -196,25 +102,6 @@ impl PoolBuilder {
             return Err(pool.break_down(error));
         }
         Ok(pool)
-    }
-}
-
-impl Pool {
-    /// Starts a pool of `workers` workers with no initializer.
-    pub fn new(method: StartMethod, workers: usize) -> Result<Pool, PoolError> {
-        Pool::builder(method).workers(workers).start()
-    }
-
-    /// Settings for a pool whose workers start with `method`.
-    pub fn builder(method: StartMethod) -> PoolBuilder {
-        PoolBuilder {
-            method,
-            workers: 1,
-            initializer: None,
-            env_remove: Vec::new(),
-            threaded_fork: ThreadedFork::default(),
-            timeout: DEFAULT_TIMEOUT,
-        }
     }
 
     /// How this pool's workers were started.

@@ -5,10 +5,10 @@ use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 
-use crate::bootstrap::{self, WORKER_FLAG};
-use crate::channel::PoolSocket;
-use crate::error::{PoolError, WorkerExit};
 use crate::start_method::{Popen, WorkerSpec};
+use crate::worker::bootstrap::{self, WORKER_FLAG};
+use crate::worker::channel::PoolSocket;
+use crate::worker::error::{PoolError, WorkerExit};
 
 /// A worker started by executing this program again.
 pub(crate) struct SpawnPopen {

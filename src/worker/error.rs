@@ -60,8 +60,12 @@ impl fmt::Display for Stage {
 /// An error of a [`Pool`](crate::Pool). Its `Display` is one line, fit for `error: …`.
 #[derive(Debug)]
 pub enum PoolError {
-    /// This build of the library cannot start workers this way on this platform.
-    Unsupported { method: crate::StartMethod },
+    /// This build of the library cannot start workers with `method` on this platform, for
+    /// this `reason`.
+    Unsupported {
+        method: &'static str,
+        reason: &'static str,
+    },
     /// A spawned worker reached `Pool::new` because `main` never called
     /// `forkspawn::init()`.
     NotInitialized,
@@ -110,15 +114,10 @@ pub enum PoolError {
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PoolError::Unsupported { method } => write!(
+            PoolError::Unsupported { method, reason } => write!(
                 f,
-                "the {method} start method is not available on {}: {}",
+                "the {method} start method is not available on {}: {reason}",
                 std::env::consts::OS,
-                match method {
-                    crate::StartMethod::Fork => "there is no fork() outside Unix",
-                    crate::StartMethod::Spawn =>
-                        "this library's spawn is written for Unix only",
-                }
             ),
             PoolError::NotInitialized => write!(
                 f,
@@ -184,12 +183,12 @@ impl std::error::Error for PoolError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StartMethod;
 
     #[test]
     fn an_unsupported_method_is_one_clear_line() {
         let error = PoolError::Unsupported {
-            method: StartMethod::Fork,
+            method: "fork",
+            reason: "there is no fork() outside Unix",
         };
         let text = error.to_string();
         assert!(text.starts_with("the fork start method is not available on "));

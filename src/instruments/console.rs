@@ -16,8 +16,8 @@ use std::io::{self, IsTerminal};
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use crate::bootstrap::current_process_name;
-use crate::unlocked_io;
+use crate::worker::bootstrap::current_process_name;
+use crate::worker::unlocked_io;
 
 // ANCHOR: clock
 static CLOCK: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -44,7 +44,7 @@ const RESET: &str = "\x1b[0m";
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::console::say(format_args!($($arg)*))
+        $crate::instruments::console::say(format_args!($($arg)*))
     };
 }
 

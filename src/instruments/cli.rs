@@ -10,7 +10,7 @@ use clap::error::ErrorKind;
 /// Parses the command line (without a spawned worker's flag and name). `--help` prints
 /// help and exits 0; a bad argument prints one line, `error: …`, and exits with code 2.
 pub fn parse_args<A: Parser>() -> A {
-    match A::try_parse_from(crate::bootstrap::program_args()) {
+    match A::try_parse_from(crate::worker::bootstrap::program_args()) {
         Ok(args) => args,
         Err(error)
             if matches!(

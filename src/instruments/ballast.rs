@@ -47,7 +47,7 @@ impl Ballast {
     /// Like [`Ballast::new`], but asks the kernel to back the memory with transparent huge
     /// pages of [`HUGE_PAGE`] bytes (`madvise(MADV_HUGEPAGE)` before the first write).
     /// Whether it does depends on the kernel's settings and free memory: see
-    /// [`crate::inspect::MemoryUsage::huge`].
+    /// [`crate::instruments::inspect::MemoryUsage::huge`].
     #[cfg(target_os = "linux")]
     pub fn with_huge_pages(mib: usize) -> std::io::Result<Ballast> {
         Ok(Ballast {

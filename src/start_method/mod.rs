@@ -1,21 +1,32 @@
 //! The start methods, and the one seam between the pool and the way a worker starts.
 //!
-//! Like CPython's `multiprocessing/context.py`, this file maps a method to its
-//! implementation; each implementation lives in a file of its own (`popen_fork.rs`,
-//! `popen_spawn.rs`), as CPython's `popen_fork.py` and `popen_spawn_posix.py` do.
+//! The middle floor: how a worker comes to exist. Like CPython's
+//! `multiprocessing/context.py`, this file maps a method to its implementation; each
+//! implementation lives in a file of its own (`popen_fork.rs`, `popen_spawn.rs`), as
+//! CPython's `popen_fork.py` and `popen_spawn_posix.py` do. Nothing here knows of the
+//! pool.
+
+// ANCHOR: modules
+#[cfg(unix)]
+mod popen_fork;
+#[cfg(unix)]
+mod popen_spawn;
+#[cfg(not(unix))]
+pub(crate) mod unsupported;
+// ANCHOR_END: modules
 
 use std::fmt;
 #[cfg(unix)]
 use std::io;
 
 #[cfg(unix)]
-use crate::channel::PoolSocket;
+use crate::worker::channel::PoolSocket;
 #[cfg(unix)]
-use crate::error::{PoolError, WorkerExit};
+use crate::worker::error::{PoolError, WorkerExit};
 #[cfg(unix)]
-use crate::popen_fork::ForkPopen;
+use popen_fork::ForkPopen;
 #[cfg(unix)]
-use crate::popen_spawn::SpawnPopen;
+use popen_spawn::SpawnPopen;
 
 /// How a worker process starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -49,6 +60,20 @@ impl StartMethod {
             .filter(|method| method.is_available())
             .collect()
     }
+
+    // ANCHOR: unsupported
+    /// The error for this method on a platform that lacks it.
+    #[cfg_attr(unix, allow(dead_code))]
+    pub(crate) fn unsupported(self) -> crate::PoolError {
+        crate::PoolError::Unsupported {
+            method: self.as_str(),
+            reason: match self {
+                StartMethod::Fork => "there is no fork() outside Unix",
+                StartMethod::Spawn => "this library's spawn is written for Unix only",
+            },
+        }
+    }
+    // ANCHOR_END: unsupported
 
     /// The stem of worker names, as in Python: `ForkProcess`-1, `SpawnProcess`-2.
     pub fn process_kind(self) -> &'static str {

@@ -17,11 +17,11 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::bootstrap;
-use crate::channel::{Channel, ForkGuard, PoolSocket};
-use crate::error::{PoolError, WorkerExit};
 use crate::start_method::{Popen, ThreadedFork, WorkerSpec};
-use crate::{unlocked_io, worker};
+use crate::worker::bootstrap;
+use crate::worker::channel::{Channel, ForkGuard, PoolSocket};
+use crate::worker::error::{PoolError, WorkerExit};
+use crate::worker::{self, unlocked_io};
 
 /// A worker started by `fork()`.
 pub(crate) struct ForkPopen {

@@ -44,7 +44,7 @@ pub fn init() {
     std::process::exit(worker::contain(|| worker::serve_spawned(&name)));
     #[cfg(not(unix))]
     {
-        // No pool starts workers on this platform (see unsupported.rs).
+        // No pool starts workers on this platform.
         eprintln!("{name}: this library starts no workers on this platform");
         std::process::exit(1)
     }

@@ -1,0 +1,10 @@
+//! What the chapters measure and print with. None of it is needed to run a pool; each
+//! chapter's program uses the parts it shows.
+
+pub mod ballast;
+pub mod cli;
+pub mod console;
+#[cfg(unix)]
+pub mod floors;
+#[cfg(target_os = "linux")]
+pub mod inspect;

@@ -1,0 +1,98 @@
+//! A pool's settings, the same on every platform: what differs is whether `start` can
+//! start anything.
+
+use std::time::Duration;
+
+use super::Pool;
+use crate::start_method::{StartMethod, ThreadedFork};
+use crate::worker::error::PoolError;
+use crate::worker::task::Initializer;
+
+/// How long a worker may take to answer, unless [`PoolBuilder::timeout`] says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Settings of a pool before its workers start. Made by [`Pool::builder`].
+#[must_use]
+pub struct PoolBuilder {
+    pub(crate) method: StartMethod,
+    pub(crate) workers: usize,
+    pub(crate) initializer: Option<Initializer>,
+    pub(crate) env_remove: Vec<String>,
+    pub(crate) threaded_fork: ThreadedFork,
+    pub(crate) timeout: Duration,
+}
+
+impl PoolBuilder {
+    /// How many workers to start (at least one; the default is one).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// A function every worker runs once, before its first task.
+    pub fn initializer(mut self, initializer: Initializer) -> Self {
+        self.initializer = Some(initializer);
+        self
+    }
+
+    /// Starts workers without the environment variable `name`. A spawned worker never
+    /// receives it. A forked worker removes it from its environment at once, but it holds
+    /// a copy of the parent's memory, where the value may still be found.
+    pub fn env_remove(mut self, name: impl Into<String>) -> Self {
+        self.env_remove.push(name.into());
+        self
+    }
+
+    /// What a fork does when this process has more than one thread: warn once (the
+    /// default), refuse, or allow silently.
+    pub fn threaded_fork(mut self, policy: ThreadedFork) -> Self {
+        self.threaded_fork = policy;
+        self
+    }
+
+    // ANCHOR: timeout
+    /// How long the pool waits for a worker: to answer a request (a task, or the
+    /// initializer, with the worker's start-up if it has not said it is ready), and to
+    /// exit once its channel is closed. A worker that takes longer is killed, and the
+    /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    // ANCHOR_END: timeout
+
+    /// The start method the workers will be started with.
+    pub fn method(&self) -> StartMethod {
+        self.method
+    }
+
+    // ANCHOR: start
+    /// Starts every worker and, if there is an initializer, waits until each has run it.
+    pub fn start(self) -> Result<Pool, PoolError> {
+        #[cfg(unix)]
+        return Pool::start(self);
+        // No start method is available elsewhere (see `start_method/unsupported.rs`).
+        #[cfg(not(unix))]
+        return Err(self.method.unsupported());
+    }
+    // ANCHOR_END: start
+}
+
+impl Pool {
+    /// Starts a pool of `workers` workers with no initializer.
+    pub fn new(method: StartMethod, workers: usize) -> Result<Pool, PoolError> {
+        Pool::builder(method).workers(workers).start()
+    }
+
+    /// Settings for a pool whose workers start with `method`.
+    pub fn builder(method: StartMethod) -> PoolBuilder {
+        PoolBuilder {
+            method,
+            workers: 1,
+            initializer: None,
+            env_remove: Vec::new(),
+            threaded_fork: ThreadedFork::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
