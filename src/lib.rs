@@ -42,10 +42,11 @@ mod worker;
 // ANCHOR_END: modules
 
 pub use pool::{DEFAULT_TIMEOUT, Pool, PoolBuilder};
-pub use start_method::{StartMethod, ThreadedFork};
+pub use start_method::StartMethod;
 pub use worker::bootstrap::{current_process_name, init, program_args};
 pub use worker::error::{PoolError, Stage, WorkerExit};
 pub use worker::task::{Initializer, Task};
+pub use worker::threads::ThreadedFork;
 
 /// Items the `task!` and `initializer!` macros expand to; not part of the API.
 #[doc(hidden)]

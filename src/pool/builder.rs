@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::Pool;
-use crate::start_method::{StartMethod, ThreadedFork};
+use crate::start_method::StartMethod;
 use crate::worker::error::PoolError;
 use crate::worker::task::Initializer;
+use crate::worker::threads::ThreadedFork;
 
 /// How long a worker may take to answer, unless [`PoolBuilder::timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);

@@ -84,21 +84,6 @@ impl StartMethod {
     }
 }
 
-/// What a fork does when the process has more than one thread. Set with
-/// [`PoolBuilder::threaded_fork`](crate::PoolBuilder::threaded_fork).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ThreadedFork {
-    /// Fork, and say once on standard error that a worker may deadlock.
-    #[default]
-    Warn,
-    /// Do not fork: starting the pool fails with [`PoolError::ThreadedFork`].
-    ///
-    /// [`PoolError::ThreadedFork`]: crate::PoolError::ThreadedFork
-    Refuse,
-    /// Fork and say nothing: the program knows its threads hold no lock a worker needs.
-    Allow,
-}
-
 impl fmt::Display for StartMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -131,7 +116,7 @@ pub(crate) struct WorkerSpec<'a> {
     /// Environment variables the worker must not have.
     pub env_remove: &'a [String],
     /// What a fork does in a process with other threads.
-    pub threaded_fork: ThreadedFork,
+    pub threaded_fork: crate::ThreadedFork,
 }
 
 #[cfg(unix)]

@@ -6,8 +6,11 @@ pub(crate) mod bootstrap;
 pub(crate) mod channel;
 pub(crate) mod error;
 #[cfg(unix)]
+pub(crate) mod fork;
+#[cfg(unix)]
 mod serve;
 pub(crate) mod task;
+pub(crate) mod threads;
 pub(crate) mod unlocked_io;
 
 #[cfg(unix)]
