@@ -156,6 +156,7 @@ fn method_name(method: Method) -> &'static str {
     match method {
         Method::Pool(StartMethod::Fork) => "fork",
         Method::Pool(StartMethod::Spawn) => "spawn",
+        Method::Pool(StartMethod::Forkserver) => "forkserver",
         Method::RawFork => "raw-fork",
         Method::RawPosixSpawn => "raw-posix-spawn",
         Method::Python(method) => match method {

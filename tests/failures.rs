@@ -53,7 +53,11 @@ fn a_failing_worker_is_named_with_its_cause_and_every_worker_is_reaped() {
             "was killed by SIGKILL while running worker_failure::square on input 3",
         ),
     ];
-    for method in [StartMethod::Fork, StartMethod::Spawn] {
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ] {
         for (failure, cause) in cases {
             let outcome = run("worker_failure", &[method.as_str(), "--fail", failure]);
             let context = format!("{method} --fail {failure}:\n{}", outcome.output);
@@ -74,7 +78,11 @@ fn a_failing_worker_is_named_with_its_cause_and_every_worker_is_reaped() {
 
 #[test]
 fn a_failing_initializer_stops_the_pool_before_any_task() {
-    for method in [StartMethod::Fork, StartMethod::Spawn] {
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ] {
         let outcome = run(
             "worker_failure",
             &[method.as_str(), "--fail", "initializer"],
@@ -91,7 +99,8 @@ fn a_failing_initializer_stops_the_pool_before_any_task() {
 }
 
 #[test]
-fn without_init_a_spawned_worker_refuses_to_start_a_pool_and_fork_does_not_care() {
+fn without_init_a_spawned_worker_or_fork_server_refuses_to_start_a_pool_and_fork_does_not_care()
+ {
     let outcome = run("worker_failure", &["spawn", "--fail", "forget-init"]);
     assert_eq!(outcome.status.code(), Some(1), "{}", outcome.output);
     let errors = error_lines(&outcome.output);
@@ -108,6 +117,23 @@ fn without_init_a_spawned_worker_refuses_to_start_a_pool_and_fork_does_not_care(
             .any(|l| l.contains("did not call forkspawn::init()"))
     );
     assert_no_backtrace(&outcome.output);
+
+    // The fork server runs `main` up to `init()` as a spawned worker does: it refuses
+    // alike, and the pool says the server is gone.
+    let outcome = run("worker_failure", &["forkserver", "--fail", "forget-init"]);
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.output);
+    let errors = error_lines(&outcome.output);
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "error: cannot start ForkServerProcess-1: the fork server (pid "
+        ) && e.ends_with(") exited with code 1")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("did not call forkspawn::init()"))
+    );
 
     let outcome = run("worker_failure", &["fork", "--fail", "forget-init"]);
     assert!(outcome.status.success(), "{}", outcome.output);
@@ -166,7 +192,7 @@ fn rust_backtrace_brings_back_the_workers_own_panic_report() {
 /// and the second still busy with input 2 (1.5 s): both ways a worker can be orphaned.
 #[test]
 fn workers_leave_when_the_parent_is_killed() {
-    for method in ["fork", "spawn"] {
+    for method in ["fork", "spawn", "forkserver"] {
         kill_the_parent_and_count_what_is_left(
             "worker_failure",
             &[method],

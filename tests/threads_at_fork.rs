@@ -29,7 +29,11 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(20);
 fn main() {
     forkspawn::init();
     let mut trials = Vec::new();
-    for method in [StartMethod::Fork, StartMethod::Spawn] {
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ] {
         for hammer in [Hammer::ProcessName, Hammer::Stdout, Hammer::Environment] {
             trials.push(Trial::test(
                 format!(
@@ -64,6 +68,10 @@ fn main() {
     trials.push(Trial::test(
         "fork: refusing to fork with threads names their number",
         refusing_names_the_thread_count,
+    ));
+    trials.push(Trial::test(
+        "forkserver: a killed server fails the pool in one line that names it",
+        a_killed_server_fails_the_pool,
     ));
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
@@ -187,7 +195,7 @@ fn a_task_that_never_returns_times_out(method: StartMethod) -> Result<(), Failed
     assert!(matches!(stage, Stage::Task { input: 1, .. }), "{error}");
     let text = error.to_string();
     let expected =
-        "timed out after 0.3 s while running threads_at_fork::never_returns on input 1";
+        "timed out after 300ms while running threads_at_fork::never_returns on input 1";
     assert!(text.ends_with(expected), "{text}");
     assert_all_gone(&pids)
 }
@@ -314,11 +322,17 @@ fn refusing_names_the_thread_count() -> Result<(), Failed> {
     let refused = Pool::builder(StartMethod::Fork)
         .threaded_fork(ThreadedFork::Refuse)
         .start();
-    let Err(PoolError::ThreadedFork { threads }) = refused else {
+    let Err(PoolError::ThreadedFork {
+        threads: Some(threads),
+    }) = refused
+    else {
         return Err("the pool forked".into());
     };
     assert!(threads >= 2, "{threads}");
-    let text = PoolError::ThreadedFork { threads }.to_string();
+    let text = PoolError::ThreadedFork {
+        threads: Some(threads),
+    }
+    .to_string();
     assert!(
         text.starts_with(&format!("refusing to fork with {threads} threads running"))
     );
@@ -340,4 +354,34 @@ fn assert_all_gone(pids: &[u32]) -> Result<(), Failed> {
         }
     }
     Ok(())
+}
+
+/// Kills the fork server, this worker's parent; the worker dies with it.
+fn kill_the_server(_: u64) -> u64 {
+    let _ = kill(nix::unistd::getppid(), nix::sys::signal::Signal::SIGKILL);
+    never_returns(0)
+}
+
+/// The workers die with their server (a parent-death signal). They are the server's
+/// children, so this test makes itself their reaper to see that they did.
+fn a_killed_server_fails_the_pool() -> Result<(), Failed> {
+    nix::sys::prctl::set_child_subreaper(true)?;
+    let mut pool = builder(StartMethod::Forkserver).workers(2).start()?;
+    let pids = pool.worker_pids();
+    let error = pool.map(task!(kill_the_server), [1_u64]).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("the fork server (pid "), "{text}");
+    assert!(text.ends_with(") was killed by SIGKILL"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    for &pid in &pids {
+        // Killed with the server, and now this process's to reap: a wait that ends.
+        let status = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
+        if !matches!(
+            status,
+            Ok(nix::sys::wait::WaitStatus::Signaled(..)) | Err(Errno::ECHILD)
+        ) {
+            return Err(format!("worker {pid}: {status:?}").into());
+        }
+    }
+    assert_all_gone(&pids)
 }

@@ -57,7 +57,8 @@ impl PoolBuilder {
     /// exit once its channel is closed. A worker that takes longer is killed, and the
     /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        // A century is no limit, and `Instant` cannot count much further.
+        self.timeout = timeout.min(Duration::from_secs(100 * 365 * 24 * 3600));
         self
     }
     // ANCHOR_END: timeout

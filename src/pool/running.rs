@@ -133,8 +133,14 @@ impl Pool {
         if self.broken {
             return Err(PoolError::Broken);
         }
+        // Broken until `map` ends well: a panic on the way (an input's `Serialize`, say)
+        // leaves workers whose replies nobody will read.
+        self.broken = true;
         match self.run_all(task, inputs) {
-            Ok(results) => Ok(results),
+            Ok(results) => {
+                self.broken = false;
+                Ok(results)
+            }
             Err(error) => Err(self.break_down(error)),
         }
     }
@@ -153,6 +159,7 @@ impl Pool {
             name: &name,
             env_remove: &self.settings.env_remove,
             threaded_fork: self.settings.threaded_fork,
+            timeout: self.settings.timeout,
         };
         let (channel, worker_end) = channel::pair(self.settings.timeout)
             .map_err(|source| spec.launch_error(source))?;
@@ -203,7 +210,7 @@ impl Pool {
         loop {
             // Give an input to every idle worker.
             for index in 0..self.workers.len() {
-                if self.workers[index].state.is_busy() {
+                if !matches!(self.workers[index].state, State::Idle(_)) {
                     continue;
                 }
                 let Some((position, input)) = pending.next() else {
@@ -365,49 +372,50 @@ impl Pool {
     /// end-of-file), as soon as there is one. A worker whose time runs out first is
     /// killed, and the pool fails with `TimedOut`.
     fn next_readable(&mut self, busy: &[usize]) -> Result<usize, PoolError> {
-        let links: Vec<(usize, &Link, Instant)> = busy
-            .iter()
-            .filter_map(|&i| match &self.workers[i].state {
-                State::Busy { link, since, .. } => {
-                    Some((i, link, *since + self.settings.timeout))
-                }
-                _ => None,
-            })
-            .collect();
-        if let Some(&(index, ..)) = links
-            .iter()
-            .find(|(_, link, _)| link.channel.has_buffered_input())
-        {
-            return Ok(index);
-        }
-        let (first_due, deadline) = links
-            .iter()
-            .map(|&(index, _, deadline)| (index, deadline))
-            .min_by_key(|&(_, deadline)| deadline)
-            .expect("the pool waits only while a worker is busy");
-        let mut fds: Vec<PollFd> = links
-            .iter()
-            .map(|(_, link, _)| PollFd::new(link.channel.as_fd(), PollFlags::POLLIN))
-            .collect();
-        let ready = match poll(&mut fds, poll_timeout(deadline)) {
-            Ok(0) | Err(Errno::EINTR) => None,
-            Ok(_) => fds
+        loop {
+            let links: Vec<(usize, &Link, Instant)> = busy
                 .iter()
-                .position(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
-            Err(errno) => {
-                return Err(self.channel_failed(
-                    first_due,
-                    self.stage_of(first_due),
-                    errno.into(),
-                ));
+                .filter_map(|&i| match &self.workers[i].state {
+                    State::Busy { link, since, .. } => {
+                        Some((i, link, *since + self.settings.timeout))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if let Some(&(index, ..)) = links
+                .iter()
+                .find(|(_, link, _)| link.channel.has_buffered_input())
+            {
+                return Ok(index);
             }
-        };
-        match ready {
-            Some(position) => Ok(links[position].0),
-            None if Instant::now() >= deadline => {
-                Err(self.timed_out(first_due, self.stage_of(first_due)))
+            let (first_due, deadline) = links
+                .iter()
+                .map(|&(index, _, deadline)| (index, deadline))
+                .min_by_key(|&(_, deadline)| deadline)
+                .expect("the pool waits only while a worker is busy");
+            let mut fds: Vec<PollFd> = links
+                .iter()
+                .map(|(_, link, _)| {
+                    PollFd::new(link.channel.as_fd(), PollFlags::POLLIN)
+                })
+                .collect();
+            let polled = poll(&mut fds, poll_timeout(deadline));
+            let ready = fds
+                .iter()
+                .position(|fd| fd.revents().is_some_and(|events| !events.is_empty()));
+            match (polled, ready) {
+                (Ok(_), Some(position)) => return Ok(links[position].0),
+                // Nothing yet, or a signal came first: only the deadline ends the wait.
+                (Ok(_) | Err(Errno::EINTR), _) => {
+                    if Instant::now() >= deadline {
+                        return Err(self.timed_out(first_due, self.stage_of(first_due)));
+                    }
+                }
+                (Err(errno), _) => {
+                    let stage = self.stage_of(first_due);
+                    return Err(self.channel_failed(first_due, stage, errno.into()));
+                }
             }
-            None => self.next_readable(busy), // interrupted by a signal
         }
     }
     // ANCHOR_END: next_readable
@@ -509,10 +517,10 @@ impl Pool {
                 .collect();
             let out_of_time = Instant::now() >= deadline;
             for (&index, readable) in live.iter().zip(readable) {
-                let error = if readable {
-                    self.drain(index)
-                } else if out_of_time {
+                let error = if out_of_time {
                     self.overdue(index)
+                } else if readable {
+                    self.drain(index)
                 } else {
                     continue;
                 };
@@ -530,18 +538,29 @@ impl Pool {
         let (State::Idle(link) | State::Busy { link, .. }) = &mut worker.state else {
             return Ok(());
         };
-        match link.receive() {
-            Ok(Received::Nothing | Received::Reply(_)) => Ok(()),
-            Ok(Received::Closed) | Err(_) => {
-                let stage = link.stage(Stage::ShuttingDown);
-                match self.died(index, stage) {
-                    PoolError::Died {
-                        exit: WorkerExit::Code(0),
-                        ..
-                    } => Ok(()),
-                    error => Err(error),
-                }
+        let received = link.receive();
+        // A worker that never said it was ready never served, whatever its exit code.
+        let stage = link.stage(Stage::ShuttingDown);
+        let ended = match received {
+            Ok(Received::Nothing | Received::Reply(_)) => return Ok(()),
+            Ok(Received::Closed) => true,
+            Err(e) => {
+                matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)
             }
+        };
+        if !ended {
+            // A read that failed otherwise (a line cut short, then silence): the worker
+            // may still run, so it is not waited for but killed.
+            return Err(self.timed_out(index, stage));
+        }
+        match self.died(index, stage) {
+            // Told to leave, it left; with SIGCHLD ignored, how is unknown.
+            PoolError::Died {
+                exit: WorkerExit::Code(0) | WorkerExit::Unknown,
+                stage: Stage::ShuttingDown,
+                ..
+            } => Ok(()),
+            error => Err(error),
         }
     }
 
@@ -554,7 +573,9 @@ impl Pool {
             .map_or(Stage::ShuttingDown, |link| link.stage(Stage::ShuttingDown));
         let worker = &mut self.workers[index];
         match worker.process.try_wait() {
-            Ok(Some(WorkerExit::Code(0))) => {
+            Ok(Some(WorkerExit::Code(0) | WorkerExit::Unknown))
+                if stage == Stage::ShuttingDown =>
+            {
                 worker.state = State::Gone;
                 Ok(())
             }

@@ -10,6 +10,8 @@
 #[cfg(unix)]
 mod popen_fork;
 #[cfg(unix)]
+mod popen_forkserver;
+#[cfg(unix)]
 mod popen_spawn;
 #[cfg(not(unix))]
 pub(crate) mod unsupported;
@@ -26,6 +28,8 @@ use crate::worker::error::{PoolError, WorkerExit};
 #[cfg(unix)]
 use popen_fork::ForkPopen;
 #[cfg(unix)]
+use popen_forkserver::ForkserverPopen;
+#[cfg(unix)]
 use popen_spawn::SpawnPopen;
 
 /// How a worker process starts.
@@ -36,6 +40,9 @@ pub enum StartMethod {
     /// Execute this program again; it runs `main` until `forkspawn::init()`, then
     /// serves tasks.
     Spawn,
+    /// Ask a fork server to fork the worker: a copy of the server, which is this
+    /// program executed again (as by spawn), stopped at `forkspawn::init()`.
+    Forkserver,
 }
 
 impl StartMethod {
@@ -44,6 +51,7 @@ impl StartMethod {
         match self {
             StartMethod::Fork => "fork",
             StartMethod::Spawn => "spawn",
+            StartMethod::Forkserver => "forkserver",
         }
     }
 
@@ -55,10 +63,14 @@ impl StartMethod {
 
     /// The start methods this build can use.
     pub fn available() -> Vec<StartMethod> {
-        [StartMethod::Fork, StartMethod::Spawn]
-            .into_iter()
-            .filter(|method| method.is_available())
-            .collect()
+        [
+            StartMethod::Fork,
+            StartMethod::Spawn,
+            StartMethod::Forkserver,
+        ]
+        .into_iter()
+        .filter(|method| method.is_available())
+        .collect()
     }
 
     // ANCHOR: unsupported
@@ -68,18 +80,22 @@ impl StartMethod {
         crate::PoolError::Unsupported {
             method: self.as_str(),
             reason: match self {
-                StartMethod::Fork => "there is no fork() outside Unix",
+                StartMethod::Fork | StartMethod::Forkserver => {
+                    "there is no fork() outside Unix"
+                }
                 StartMethod::Spawn => "this library's spawn is written for Unix only",
             },
         }
     }
     // ANCHOR_END: unsupported
 
-    /// The stem of worker names, as in Python: `ForkProcess`-1, `SpawnProcess`-2.
+    /// The stem of worker names, as in Python: `ForkProcess`-1, `SpawnProcess`-2,
+    /// `ForkServerProcess`-3.
     pub fn process_kind(self) -> &'static str {
         match self {
             StartMethod::Fork => "ForkProcess",
             StartMethod::Spawn => "SpawnProcess",
+            StartMethod::Forkserver => "ForkServerProcess",
         }
     }
 }
@@ -117,6 +133,8 @@ pub(crate) struct WorkerSpec<'a> {
     pub env_remove: &'a [String],
     /// What a fork does in a process with other threads.
     pub threaded_fork: crate::ThreadedFork,
+    /// How long to wait for anything the start needs (a fork server's answer).
+    pub timeout: std::time::Duration,
 }
 
 #[cfg(unix)]
@@ -140,6 +158,7 @@ pub(crate) fn launch(
     Ok(match method {
         StartMethod::Fork => Box::new(ForkPopen::launch(spec, channel)?),
         StartMethod::Spawn => Box::new(SpawnPopen::launch(spec, channel)?),
+        StartMethod::Forkserver => Box::new(ForkserverPopen::launch(spec, channel)?),
     })
 }
 // ANCHOR_END: popen
@@ -151,7 +170,11 @@ mod tests {
     #[test]
     fn unix_builds_support_both_methods() {
         let expected = if cfg!(unix) {
-            vec![StartMethod::Fork, StartMethod::Spawn]
+            vec![
+                StartMethod::Fork,
+                StartMethod::Spawn,
+                StartMethod::Forkserver,
+            ]
         } else {
             vec![]
         };

@@ -73,6 +73,8 @@ impl ForkPopen {
                 Ok(Some(WorkerExit::Signal(signal as i32)))
             }
             Ok(_) | Err(Errno::EINTR) => Ok(None),
+            // SIGCHLD is ignored: the kernel has reaped it already.
+            Err(Errno::ECHILD) => Ok(Some(WorkerExit::Unknown)),
             Err(errno) => Err(errno.into()),
         }
     }

@@ -31,10 +31,10 @@ impl SpawnPopen {
         // The running executable itself, not `argv[0]` (which may be any string) nor a
         // search of PATH (which may find another program).
         let mut command = Command::new(std::env::current_exe()?);
-        // The worker's flag and name, then the parent's own command line, which code
-        // before `init()` sees again, as it would in Python.
+        // The worker's flag, name and parent, then the parent's own command line, which
+        // code before `init()` sees again, as it would in Python.
         command
-            .args([WORKER_FLAG, spec.name])
+            .args([WORKER_FLAG, spec.name, &std::process::id().to_string()])
             .args(bootstrap::program_args().into_iter().skip(1));
         // Standard input is the one descriptor passed without a `pre_exec` hook, which
         // keeps `Command` on `posix_spawn`: its cost does not grow with the parent's
@@ -63,11 +63,22 @@ impl Popen for SpawnPopen {
     }
 
     fn wait(&mut self) -> io::Result<WorkerExit> {
-        self.child.wait().map(exit_of)
+        self.child.wait().map(exit_of).or_else(reaped_by_the_system)
     }
 
     fn try_wait(&mut self) -> io::Result<Option<WorkerExit>> {
-        Ok(self.child.try_wait()?.map(exit_of))
+        match self.child.try_wait() {
+            Ok(status) => Ok(status.map(exit_of)),
+            Err(error) => reaped_by_the_system(error).map(Some),
+        }
+    }
+}
+
+/// SIGCHLD is ignored: the kernel has reaped the worker already.
+fn reaped_by_the_system(error: io::Error) -> io::Result<WorkerExit> {
+    match error.raw_os_error() {
+        Some(nix::libc::ECHILD) => Ok(WorkerExit::Unknown),
+        _ => Err(error),
     }
 }
 

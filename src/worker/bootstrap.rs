@@ -1,17 +1,60 @@
-//! How a process learns what it is: the main program, a forked worker, or a spawned
-//! worker.
+//! How a process learns what it is: the main program, a forked worker, a spawned worker,
+//! or a fork server.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 #[cfg(unix)]
 use crate::worker;
 
-/// The argument a spawned worker is started with, followed by its name. Python's
-/// spawned workers carry `--multiprocessing-fork` on their command line for the same
-/// purpose.
+/// The arguments a spawned worker is started with: this flag, its name and the pid of
+/// the process whose pool started it. Python's spawned workers carry
+/// `--multiprocessing-fork` on their command line for the same purpose.
 pub(crate) const WORKER_FLAG: &str = "--forkspawn-worker";
+
+/// The arguments a fork server is started with: this flag and the pid of the process
+/// whose pool started it.
+pub(crate) const SERVER_FLAG: &str = "--forkspawn-server";
+
+/// The name a fork server goes by.
+pub(crate) const SERVER_NAME: &str = "ForkServer";
+
+/// What this process was started as, as its command line says.
+#[cfg_attr(not(unix), allow(dead_code))] // no worker starts elsewhere
+enum Role {
+    /// The program as the user started it.
+    Main,
+    /// A spawned worker with this name.
+    Worker { name: String, parent: i32 },
+    /// A fork server.
+    Server { parent: i32 },
+}
+
+fn role() -> Role {
+    let args: Vec<OsString> = std::env::args_os().skip(1).take(3).collect();
+    let text = |i: usize| args.get(i).and_then(|a| a.to_str());
+    let pid = |i: usize| text(i).and_then(|p| p.parse().ok());
+    match (text(0), text(1), pid(2)) {
+        (Some(WORKER_FLAG), Some(name), Some(parent)) => Role::Worker {
+            name: name.to_owned(),
+            parent,
+        },
+        (Some(SERVER_FLAG), _, _) => {
+            pid(1).map_or(Role::Main, |parent| Role::Server { parent })
+        }
+        _ => Role::Main,
+    }
+}
+
+/// How many arguments of the command line the role took, after the program's name.
+fn role_args() -> usize {
+    match role() {
+        Role::Main => 0,
+        Role::Worker { .. } => 3,
+        Role::Server { .. } => 2,
+    }
+}
 
 /// A forked worker's name. An atomic pointer rather than a lock: the child sets it right
 /// after `fork()`, when a lock may be held by a parent thread that the child does not
@@ -34,18 +77,27 @@ static SERVING: AtomicBool = AtomicBool::new(false);
 /// and runs in the parent only. A forked worker never runs `main` at all: it is a copy
 /// of the parent taken inside the pool.
 pub fn init() {
-    let Some(name) = spawned_worker_name() else {
+    let role = role();
+    if let Role::Main = role {
         return;
-    };
+    }
     SERVING.store(true, Ordering::Relaxed);
     // A panic that escapes the worker's loop ends here: it must not unwind into `main`,
     // which would go on as if it were the parent.
     #[cfg(unix)]
-    std::process::exit(worker::contain(|| worker::serve_spawned(&name)));
+    std::process::exit(worker::contain(|| match role {
+        Role::Worker { name, parent } if die_with_parent(parent) => {
+            worker::serve_spawned(&name)
+        }
+        Role::Server { parent } if die_with_parent(parent) => {
+            worker::fork_server::serve()
+        }
+        _ => 1, // the parent is already gone
+    }));
     #[cfg(not(unix))]
     {
         // No pool starts workers on this platform.
-        eprintln!("{name}: this library starts no workers on this platform");
+        eprintln!("this library starts no workers on this platform");
         std::process::exit(1)
     }
 }
@@ -60,8 +112,10 @@ pub fn current_process_name() -> String {
         return unsafe { &*forked }.clone();
     }
     STARTED_NAME
-        .get_or_init(|| {
-            spawned_worker_name().unwrap_or_else(|| "MainProcess".to_owned())
+        .get_or_init(|| match role() {
+            Role::Main => "MainProcess".to_owned(),
+            Role::Worker { name, .. } => name,
+            Role::Server { .. } => SERVER_NAME.to_owned(),
         })
         .clone()
 }
@@ -81,24 +135,29 @@ pub(crate) fn set_forked_process_name(name: Box<String>) {
 /// phase".)
 #[cfg(unix)]
 pub(crate) fn is_uninitialized_spawned_worker() -> bool {
-    spawned_worker_name().is_some() && !SERVING.load(Ordering::Relaxed)
+    !matches!(role(), Role::Main) && !SERVING.load(Ordering::Relaxed)
 }
 
-fn spawned_worker_name() -> Option<String> {
-    let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(OsStr::new(WORKER_FLAG)) {
-        return None;
-    }
-    Some(args.next()?.to_string_lossy().into_owned())
-}
-
-/// The program's command line as the user gave it: a spawned worker's starts with the
-/// worker flag and its name, which are taken out. Python's spawn likewise hands the
-/// parent's `sys.argv` to the child.
+/// The program's command line as the user gave it: a spawned worker's or a fork
+/// server's starts with a flag and its arguments, which are taken out. Python's spawn
+/// likewise hands the parent's `sys.argv` to the child.
 pub fn program_args() -> Vec<OsString> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|flag| flag == WORKER_FLAG) {
-        args.drain(1..3.min(args.len()));
+    let end = (1 + role_args()).min(args.len());
+    if end > 1 {
+        args.drain(1..end);
     }
     args
+}
+
+/// Asks the kernel to kill this process when the thread that started it ends, and checks
+/// that the parent did not end before the request was made: a worker or a fork server
+/// never outlives its parent. Linux only; elsewhere it only checks.
+#[cfg(unix)]
+pub(crate) fn die_with_parent(parent: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).is_err() {
+        return false;
+    }
+    nix::unistd::getppid().as_raw() == parent
 }

@@ -8,7 +8,7 @@
 //! them but its own ([`ForkGuard`]).
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -56,6 +56,11 @@ impl PoolSocket {
     fn new(stream: UnixStream) -> Self {
         open_sockets().push(stream.as_raw_fd());
         PoolSocket(stream)
+    }
+
+    /// Any socket of the pool's: a fork server's, or a channel received from one.
+    pub(crate) fn from_fd(fd: OwnedFd) -> Self {
+        PoolSocket::new(UnixStream::from(fd))
     }
 }
 

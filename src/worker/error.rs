@@ -8,12 +8,15 @@ use std::io;
 use nix::sys::signal::Signal;
 
 /// How a worker process ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WorkerExit {
     /// It called `exit` (or returned from `main`) with this code.
     Code(i32),
     /// A signal ended it.
     Signal(i32),
+    /// It ended, but how is lost: the system reaped it, as it does when the program
+    /// ignores `SIGCHLD`.
+    Unknown,
 }
 
 impl fmt::Display for WorkerExit {
@@ -27,6 +30,9 @@ impl fmt::Display for WorkerExit {
             },
             #[cfg(not(unix))]
             WorkerExit::Signal(number) => write!(f, "was killed by signal {number}"),
+            WorkerExit::Unknown => {
+                write!(f, "ended (how is unknown: this program ignores SIGCHLD)")
+            }
         }
     }
 }
@@ -105,8 +111,8 @@ pub enum PoolError {
         waited: std::time::Duration,
     },
     /// The pool was told to refuse to fork in a process with other threads, and this
-    /// one has `threads` threads.
-    ThreadedFork { threads: usize },
+    /// one has `threads` threads (`None`: the number cannot be known here).
+    ThreadedFork { threads: Option<usize> },
     /// An earlier failure broke the pool; it runs nothing more.
     Broken,
 }
@@ -121,7 +127,7 @@ impl fmt::Display for PoolError {
             ),
             PoolError::NotInitialized => write!(
                 f,
-                "this process was started as a spawned worker, but main did not call \
+                "this process was started as a worker or fork server, but main did not call \
                  forkspawn::init() before starting a pool"
             ),
             PoolError::Launch { worker, source } => {
@@ -154,15 +160,17 @@ impl fmt::Display for PoolError {
                 worker,
                 stage,
                 waited,
+            } => write!(f, "worker {worker} timed out after {waited:?} {stage}"),
+            PoolError::ThreadedFork {
+                threads: Some(threads),
             } => write!(
-                f,
-                "worker {worker} timed out after {:.1} s {stage}",
-                waited.as_secs_f64()
-            ),
-            PoolError::ThreadedFork { threads } => write!(
                 f,
                 "refusing to fork with {threads} threads running: a worker may \
                  deadlock (use spawn)"
+            ),
+            PoolError::ThreadedFork { threads: None } => write!(
+                f,
+                "refusing to fork: this platform cannot tell how many threads run"
             ),
             PoolError::Broken => write!(f, "the pool is broken by an earlier failure"),
         }

@@ -10,7 +10,6 @@
 use std::ffi::{CString, c_char};
 use std::os::unix::ffi::OsStrExt;
 
-use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::worker::channel::{Channel, ForkGuard, PoolSocket};
@@ -37,7 +36,7 @@ pub(crate) fn fork_worker(
     let channel = Channel::from_socket(channel);
     let name = Box::new(spec.name.to_owned());
     let environment = Environment::without(spec.env_remove);
-    let parent = nix::unistd::getpid();
+    let parent = nix::unistd::getpid().as_raw();
     let sockets = ForkGuard::lock();
     // SAFETY: the child runs only async-signal-safe code until it serves, and leaves
     // through `_exit`: it never returns into the parent's code.
@@ -58,7 +57,9 @@ pub(crate) fn fork_worker(
             }
             let code = worker::contain(|| {
                 // prctl(2), getppid(2), open(2), dup2(2): all plain system calls.
-                if !die_with(parent) || worker::detach_stdin().is_err() {
+                if !bootstrap::die_with_parent(parent)
+                    || worker::detach_stdin().is_err()
+                {
                     return 1;
                 }
                 worker::serve(spec.name, channel, false)
@@ -71,16 +72,6 @@ pub(crate) fn fork_worker(
     }
 }
 // ANCHOR_END: fork_worker
-
-/// Asks the kernel to kill this worker when the parent's thread that forked it ends, and
-/// checks that the parent did not end before the request was made. Linux only.
-pub(crate) fn die_with(parent: Pid) -> bool {
-    #[cfg(target_os = "linux")]
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
-        return false;
-    }
-    nix::unistd::getppid() == parent
-}
 
 /// A copy of the environment without some variables, made in the parent for a forked
 /// child. `std::env::remove_var` in the child would take the lock that guards the

@@ -8,6 +8,8 @@ pub(crate) mod error;
 #[cfg(unix)]
 pub(crate) mod fork;
 #[cfg(unix)]
+pub(crate) mod fork_server;
+#[cfg(unix)]
 mod serve;
 pub(crate) mod task;
 pub(crate) mod threads;
@@ -15,5 +17,5 @@ pub(crate) mod unlocked_io;
 
 #[cfg(unix)]
 pub(crate) use serve::{
-    contain, detach_stdin, install_panic_hook, serve, serve_spawned,
+    contain, detach_stdin, install_panic_hook, serve, serve_spawned, take_stdin,
 };

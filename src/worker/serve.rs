@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -156,11 +156,7 @@ fn send_panic(channel: RawFd, message: String) {
 /// does for its workers' standard input.
 pub(crate) fn serve_spawned(name: &str) -> i32 {
     install_panic_hook();
-    let channel = io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .and_then(|channel| detach_stdin().map(|()| channel));
-    match channel {
+    match take_stdin() {
         Ok(channel) => {
             serve(name, Channel::from_stream(UnixStream::from(channel)), true)
         }
@@ -172,6 +168,14 @@ pub(crate) fn serve_spawned(name: &str) -> i32 {
             1
         }
     }
+}
+
+/// Takes the channel to the pool from standard input, where the pool put it, and puts
+/// `/dev/null` in its place.
+pub(crate) fn take_stdin() -> io::Result<OwnedFd> {
+    let channel = io::stdin().as_fd().try_clone_to_owned()?;
+    detach_stdin()?;
+    Ok(channel)
 }
 
 /// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads

@@ -11,7 +11,9 @@ use crate::worker::unlocked_io;
 
 /// What a fork does when the process has more than one thread. Set with
 /// `PoolBuilder::threaded_fork`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+)]
 pub enum ThreadedFork {
     /// Fork, and say once on standard error that a worker may deadlock.
     #[default]
@@ -36,11 +38,18 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 #[cfg(unix)]
 pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
     let threads = match (policy, thread_count()) {
-        (ThreadedFork::Allow, _) | (_, None | Some(0..=1)) => return Ok(()),
+        (ThreadedFork::Allow, _) | (_, Some(0..=1)) => return Ok(()),
+        // Without `/proc` the number is unknown: a program that refuses must not fork.
+        (ThreadedFork::Refuse, None) => {
+            return Err(PoolError::ThreadedFork { threads: None });
+        }
+        (ThreadedFork::Warn, None) => return Ok(()),
         (_, Some(threads)) => threads,
     };
     if policy == ThreadedFork::Refuse {
-        return Err(PoolError::ThreadedFork { threads });
+        return Err(PoolError::ThreadedFork {
+            threads: Some(threads),
+        });
     }
     if !WARNED.swap(true, Ordering::Relaxed) {
         let line = format!(

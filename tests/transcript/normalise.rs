@@ -108,7 +108,8 @@ struct Normalised {
 
 // ANCHOR: patterns
 /// A process name at the start of a line.
-const PROCESS: &str = r"^\s*(MainProcess|[A-Z][A-Za-z]*Process-\d+(?::\d+)*)\b";
+const PROCESS: &str =
+    r"^\s*(MainProcess|ForkServer|[A-Z][A-Za-z]*Process-\d+(?::\d+)*)\b";
 
 /// The values that vary from run to run, one named group each.
 const VOLATILE: &str = concat!(

@@ -1,0 +1,247 @@
+//! The forkserver start method: the worker is forked from a small server that was
+//! started by spawn, on the pool's first need.
+//!
+//! One server serves every forkserver pool of a thread while any of their workers
+//! lives: it is started with the first worker and ends with the last, so no server
+//! lingers after the pools that needed it (a lingering child confuses a program that
+//! waits for all of its children), and a program that starts pool after pool pays one
+//! spawn per pool. What the server does is in `worker/fork_server.rs`.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::Pid;
+
+use crate::start_method::{Popen, WorkerSpec};
+use crate::worker::bootstrap::{self, SERVER_FLAG};
+use crate::worker::channel::PoolSocket;
+use crate::worker::error::{PoolError, WorkerExit};
+use crate::worker::fork_server::{self, ServerReply, ServerRequest};
+
+thread_local! {
+    /// This thread's fork server, while a worker of it lives.
+    static SERVER: RefCell<Weak<ForkServer>> = const { RefCell::new(Weak::new()) };
+}
+
+/// The pool's side of a fork server: the process and the socket to it.
+struct ForkServer {
+    process: RefCell<Child>,
+    control: PoolSocket,
+}
+
+/// A worker forked by the fork server.
+pub(crate) struct ForkserverPopen {
+    pid: Pid,
+    server: Rc<ForkServer>,
+}
+
+impl ForkserverPopen {
+    // ANCHOR: launch
+    pub(crate) fn launch(
+        spec: &WorkerSpec<'_>,
+        channel: PoolSocket,
+    ) -> Result<Self, PoolError> {
+        let launch_error = |source| spec.launch_error(source);
+        let server = ForkServer::get_or_start(spec.timeout).map_err(launch_error)?;
+        let request = ServerRequest::Fork {
+            name: spec.name.to_owned(),
+            env_remove: spec.env_remove.to_vec(),
+            threaded_fork: spec.threaded_fork,
+        };
+        // The worker's end goes to the server, and from it to the worker; this copy is
+        // closed when `channel` is dropped, at the end of this function.
+        let reply = server.ask(&request, Some(&channel), spec.timeout);
+        match reply.map_err(launch_error)? {
+            ServerReply::Forked { pid } => Ok(ForkserverPopen {
+                pid: Pid::from_raw(pid),
+                server,
+            }),
+            ServerReply::Refused { threads } => {
+                Err(PoolError::ThreadedFork { threads })
+            }
+            ServerReply::Failed { error } => Err(launch_error(io::Error::other(error))),
+            ServerReply::Exited { .. } => Err(launch_error(server.confused())),
+        }
+    }
+    // ANCHOR_END: launch
+
+    fn reap(&mut self, block: bool) -> io::Result<Option<WorkerExit>> {
+        let request = ServerRequest::Wait {
+            pid: self.pid.as_raw(),
+            block,
+        };
+        // Waiting is only asked for a worker that is ending, or was killed.
+        match self.server.ask(&request, None, Duration::from_secs(60))? {
+            ServerReply::Exited { exit } => Ok(exit),
+            ServerReply::Failed { error } => Err(io::Error::other(error)),
+            _ => Err(self.server.confused()),
+        }
+    }
+}
+
+impl Popen for ForkserverPopen {
+    fn pid(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
+    /// The worker is not this process's child, but it is this user's process.
+    fn kill(&mut self) -> io::Result<()> {
+        Ok(kill(self.pid, Signal::SIGKILL)?)
+    }
+
+    fn wait(&mut self) -> io::Result<WorkerExit> {
+        loop {
+            if let Some(exit) = self.reap(true)? {
+                return Ok(exit);
+            }
+        }
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<WorkerExit>> {
+        self.reap(false)
+    }
+
+    /// A forked worker serves at once; the server's own start-up is paid in `launch`.
+    fn announces_readiness(&self) -> bool {
+        false
+    }
+}
+
+impl ForkServer {
+    /// This thread's server, started now if there is none.
+    fn get_or_start(timeout: Duration) -> io::Result<Rc<ForkServer>> {
+        if let Some(server) = SERVER.with(|s| s.borrow().upgrade()) {
+            return Ok(server);
+        }
+        let server = Rc::new(ForkServer::start(timeout)?);
+        SERVER.with(|s| *s.borrow_mut() = Rc::downgrade(&server));
+        Ok(server)
+    }
+
+    // ANCHOR: start
+    /// Spawns the server: this program, with the server flag and the parent's pid, then
+    /// the parent's own arguments, which `main` sees again. Its end of the socket pair
+    /// is its standard input, as a spawned worker's channel is.
+    fn start(timeout: Duration) -> io::Result<ForkServer> {
+        let (control, server_end) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args([SERVER_FLAG, &std::process::id().to_string()])
+            .args(bootstrap::program_args().into_iter().skip(1))
+            .stdin(server_end);
+        let server = ForkServer {
+            process: RefCell::new(command.spawn()?),
+            control: PoolSocket::from_fd(control),
+        };
+        server.set_timeout(timeout)?;
+        Ok(server)
+    }
+    // ANCHOR_END: start
+
+    /// Sends a request, with a channel for the worker if there is one, and waits for
+    /// the reply, at most `timeout` for each.
+    fn ask(
+        &self,
+        request: &ServerRequest,
+        channel: Option<&PoolSocket>,
+        timeout: Duration,
+    ) -> io::Result<ServerReply> {
+        self.set_timeout(timeout)?;
+        let sent = fork_server::send(
+            self.control.as_fd(),
+            request,
+            channel.map(|c| c.as_fd()),
+        );
+        match sent.and_then(|()| fork_server::receive(self.control.as_fd())) {
+            Ok(Some((reply, _))) => Ok(reply),
+            Ok(None) => Err(self.gone()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Err(self.gone())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the fork server (pid {}) did not answer within {timeout:?}",
+                    self.pid()
+                ),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        let socket = std::os::unix::net::UnixStream::from(
+            self.control.as_fd().try_clone_to_owned()?,
+        );
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        socket.set_read_timeout(timeout)?;
+        socket.set_write_timeout(timeout)
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.borrow().id()
+    }
+
+    /// The error for a server that closed its end: it has ended, and is reaped here.
+    fn gone(&self) -> io::Error {
+        let pid = self.pid();
+        let how = match self.process.borrow_mut().wait() {
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => WorkerExit::Code(code),
+                (None, Some(signal)) => WorkerExit::Signal(signal),
+                (None, None) => WorkerExit::Unknown,
+            }
+            .to_string(),
+            Err(error) => format!("is gone ({error})"),
+        };
+        io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("the fork server (pid {pid}) {how}"),
+        )
+    }
+
+    fn confused(&self) -> io::Error {
+        io::Error::other(format!(
+            "the fork server (pid {}) answered out of turn",
+            self.pid()
+        ))
+    }
+}
+
+impl Drop for ForkServer {
+    /// The last worker is gone: closing the socket tells the server to leave. It has
+    /// nothing left to do, so it is waited for, with the socket's end-of-file as the
+    /// sign it has left; one that does not is killed.
+    fn drop(&mut self) {
+        let _ = nix::sys::socket::shutdown(
+            std::os::fd::AsRawFd::as_raw_fd(&self.control.as_fd()),
+            nix::sys::socket::Shutdown::Write,
+        );
+        let left = matches!(
+            fork_server::receive::<ServerReply>(self.control.as_fd()),
+            Ok(None)
+        );
+        let mut process = self.process.borrow_mut();
+        if !left {
+            let _ = process.kill();
+        }
+        let _ = process.wait();
+    }
+}
