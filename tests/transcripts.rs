@@ -92,13 +92,21 @@ fn book_blocks(book_src: &Path) -> Result<Vec<Block>, String> {
 }
 
 fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed> {
-    let Command::Example {
-        name,
-        args,
-        release,
-    } = &block.command
-    else {
-        return Ok(());
+    let (program, args, release) = match &block.command {
+        Command::Example {
+            name,
+            args,
+            release,
+        } => (common::example_path(name, *release)?, args.clone(), *release),
+        Command::Python { script, args } => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+            let args = [script.to_string_lossy().into_owned()]
+                .into_iter()
+                .chain(args.iter().cloned())
+                .collect();
+            (PathBuf::from("python3"), args, false)
+        }
+        Command::NotRun { .. } => return Ok(()),
     };
     // A benchmark runs alone: it would slow the others' clocks, and they its figures.
     static MACHINE: RwLock<()> = RwLock::new(());
@@ -106,9 +114,8 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         release.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
     let _shared =
         (!release).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
-    let program = common::example_path(name, *release)?;
     let work_dir = common::WorkDir::new()?;
-    let outcome = common::run_in(&work_dir, &program, args, &[], TIME_LIMIT)?;
+    let outcome = common::run_in(&work_dir, &program, &args, &[], TIME_LIMIT)?;
     if outcome.output.contains('\x1b') {
         return Err("the program wrote terminal escape codes into a pipe".into());
     }

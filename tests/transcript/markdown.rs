@@ -34,6 +34,9 @@ pub enum Command {
         args: Vec<String>,
         release: bool,
     },
+    /// `$ python3 python/NAME.py ARGS`: one of the book's Python programs, run with the
+    /// `python3` on the PATH and compared.
+    Python { script: String, args: Vec<String> },
     /// `# not run: REASON`: shown to the reader as it is, with the reason.
     NotRun { reason: String },
 }
@@ -57,7 +60,7 @@ impl Block {
     /// A short name for test listings: `module-scope.md:42 fork`.
     pub fn name(&self) -> String {
         let file = self.file.file_name().unwrap_or_default().to_string_lossy();
-        let command = [RUN_PREFIX, RELEASE_RUN_PREFIX]
+        let command = [RUN_PREFIX, RELEASE_RUN_PREFIX, "$ "]
             .iter()
             .find_map(|prefix| self.command_line.strip_prefix(prefix))
             .unwrap_or(&self.command_line);
@@ -67,6 +70,7 @@ impl Block {
 
 pub const RUN_PREFIX: &str = "$ cargo run -q --example ";
 pub const RELEASE_RUN_PREFIX: &str = "$ cargo run --release -q --example ";
+pub const PYTHON_PREFIX: &str = "$ python3 python/";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
 /// Every ```console block in `file`. A block whose first line is neither a runnable `$
@@ -112,6 +116,13 @@ fn parse_block(
         Command::NotRun {
             reason: reason.trim().to_owned(),
         }
+    } else if let Some(rest) = command_line.strip_prefix(PYTHON_PREFIX) {
+        let mut words = rest.split_whitespace().map(str::to_owned);
+        let script = format!("python/{}", words.next().unwrap_or_default());
+        Command::Python {
+            script,
+            args: plain_words(&place, words.collect())?,
+        }
     } else if let Some((rest, release)) = command_line
         .strip_prefix(RUN_PREFIX)
         .map(|rest| (rest, false))
@@ -132,26 +143,19 @@ fn parse_block(
                 ));
             }
         };
-        if args
-            .iter()
-            .any(|a| a.contains(['"', '\'', '$', '|', ';', '>', '<']))
-        {
-            return Err(format!(
-                "{place}: arguments are split on spaces only; no shell syntax"
-            ));
-        }
         Command::Example {
             name,
-            args,
+            args: plain_words(&place, args)?,
             release,
         }
     } else {
         return Err(format!(
-            "{place}: a console block starts with `{RUN_PREFIX}NAME -- ARGS` (run and checked) \
-             or `{NOT_RUN_MARKER}REASON` (shown unchecked); found `{command_line}`"
+            "{place}: a console block starts with `{RUN_PREFIX}NAME -- ARGS` or \
+             `{PYTHON_PREFIX}NAME.py ARGS` (run and checked), or `{NOT_RUN_MARKER}REASON` \
+             (shown unchecked); found `{command_line}`"
         ));
     };
-    if let Command::Example { .. } = command
+    if let Command::Example { .. } | Command::Python { .. } = command
         && let Some(extra) = body[1..].iter().find(|l| l.starts_with("$ "))
     {
         return Err(format!(
@@ -167,6 +171,19 @@ fn parse_block(
         expected,
         body: (first + 1.min(body.len()), first + body.len()),
     })
+}
+
+/// Arguments are split on spaces and passed as they are: no shell syntax.
+fn plain_words(place: &str, args: Vec<String>) -> Result<Vec<String>, String> {
+    if args
+        .iter()
+        .any(|a| a.contains(['"', '\'', '$', '|', ';', '>', '<']))
+    {
+        return Err(format!(
+            "{place}: arguments are split on spaces only; no shell syntax"
+        ));
+    }
+    Ok(args)
 }
 
 /// Replaces the expected output of `blocks` (all from one file) with fresh outputs.
