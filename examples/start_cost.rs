@@ -54,9 +54,10 @@ enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 7] = [
+    const ALL: [Method; 8] = [
         Method::Pool(StartMethod::Fork),
         Method::Pool(StartMethod::Spawn),
+        Method::Pool(StartMethod::Forkserver),
         Method::RawFork,
         Method::RawPosixSpawn,
         Method::Python("fork"),
@@ -219,6 +220,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         rows.extend(measure(&here, 1, parent_mib, args)?);
     }
+    rows.extend(held_forkserver(&sizes, args)?);
     let top = rows.iter().map(|r| r.parent_mib).max().unwrap_or(0);
     let huge = huge_pages(top, args)?;
     *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = None;
@@ -238,10 +240,38 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // Everything is printed once everything is measured: the lines' clocks then say
     // nothing about how long the measuring took, which varies from machine to machine.
     report::print(&rows, python, args);
+    report::held_forkserver(&rows);
     report::huge_pages(&rows, &huge);
     report::phases(&phases);
     Ok(())
 }
+
+// ANCHOR: held
+/// The forkserver pool again at every size, with the fork server held by the program
+/// (`ForkServer::start`) from the smallest size on: each pool then only asks the running
+/// server for a fork, as every pool after the first does in CPython.
+fn held_forkserver(
+    sizes: &[u32],
+    args: &Args,
+) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+    let mut rows = Vec::new();
+    let mut server = None;
+    for &parent_mib in sizes {
+        let ballast = Ballast::new(parent_mib as usize);
+        *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
+        if server.is_none() {
+            server = Some(forkspawn::ForkServer::start()?);
+        }
+        let pool = [Method::Pool(StartMethod::Forkserver)];
+        for mut row in measure(&pool, 1, parent_mib, args)? {
+            row.method = "forkserver-held";
+            rows.push(row);
+        }
+    }
+    *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    Ok(rows)
+}
+// ANCHOR_END: held
 
 // ANCHOR: huge
 /// The fork pool and the bare fork again at the largest size, with the parent's data in
@@ -397,9 +427,10 @@ mod report {
         value.map_or("-".to_owned(), |us| format!("{us} µs"))
     }
 
-    const COLUMNS: [(&str, &str); 7] = [
+    const COLUMNS: [(&str, &str); 8] = [
         ("fork", "fork pool"),
         ("spawn", "spawn pool"),
+        ("forkserver", "fsrv pool"),
         ("raw-fork", "raw fork"),
         ("raw-posix-spawn", "posix_spawn"),
         ("python-fork", "CPy fork"),
@@ -422,8 +453,11 @@ mod report {
             .map(|(_, title)| format!("{title:>12}"))
             .collect();
         say!("{:>6} {:>7} {}", "MiB", "workers", header.join(""));
-        let mut shapes: Vec<(u32, usize)> =
-            rows.iter().map(|r| (r.parent_mib, r.workers)).collect();
+        let mut shapes: Vec<(u32, usize)> = rows
+            .iter()
+            .filter(|r| COLUMNS.iter().any(|(method, _)| *method == r.method))
+            .map(|r| (r.parent_mib, r.workers))
+            .collect();
         shapes.dedup();
         for (parent_mib, workers) in shapes {
             let cells: Vec<String> = COLUMNS
@@ -435,6 +469,16 @@ mod report {
             say!("{parent_mib:>6} {workers:>7} {}", cells.join(""));
         }
         ratios(rows, args.max_mib);
+    }
+
+    pub fn held_forkserver(rows: &[Row]) {
+        let held: Vec<String> = rows
+            .iter()
+            .filter(|r| r.method == "forkserver-held")
+            .map(|r| format!("{} MiB: {} µs", r.parent_mib, r.median_us))
+            .collect();
+        say!("forkserver pool, 1 worker, server held by the program:");
+        say!("  {}", held.join(", "));
     }
 
     pub fn huge_pages(rows: &[Row], huge: &[Row]) {
@@ -493,6 +537,10 @@ mod report {
             "  fork pool / raw fork at 0 MiB: {} (target: at most 2×)",
             ratio(at("fork", 0), at("raw-fork", 0))
         );
+        say!(
+            "  CPython forkserver / forkserver pool at 0 MiB: {} (target: at least 20×)",
+            ratio(at("python-forkserver", 0), at("forkserver", 0))
+        );
         let top = [4096, 1024, 256, 64]
             .into_iter()
             .find(|&s| s <= max_mib)
@@ -501,6 +549,14 @@ mod report {
             "  spawn pool at {top} MiB / at 0 MiB: {} (target: at most 1.2×)",
             ratio(at("spawn", top), at("spawn", 0))
         );
+        say!(
+            "  forkserver pool at {top} MiB / at 0 MiB: {} (target: at most 1.2×)",
+            ratio(at("forkserver", top), at("forkserver", 0))
+        );
+        say!(
+            "  {}",
+            forkserver_against_fork(rows, "forkserver-held", "server held")
+        );
         if let (Some(fork_top), Some(fork_0)) = (at("fork", top), at("fork", 0))
             && top > 0
         {
@@ -508,6 +564,30 @@ mod report {
             say!("fork pool: grows by {per_mib:.1} µs per MiB of parent");
         }
         say!("{}", crossover(rows));
+    }
+
+    /// Whether a forkserver pool (`method`) is cheaper than the fork pool at every
+    /// measured size from 64 MiB up (the target), in words. Only for the pool with the
+    /// server held: one that starts its own costs about a spawn and a fork, close to the
+    /// fork pool at 64 MiB, and a verdict there would change from run to run.
+    fn forkserver_against_fork(rows: &[Row], method: &str, how: &str) -> String {
+        let dearer: Vec<String> = [64, 256, 1024, 4096]
+            .into_iter()
+            .filter_map(|mib| {
+                let forkserver = find(rows, method, mib, 1)?;
+                let fork = find(rows, "fork", mib, 1)?;
+                Some((mib, forkserver >= fork))
+            })
+            .filter(|&(_, dearer)| dearer)
+            .map(|(mib, _)| format!("{mib} MiB"))
+            .collect();
+        match dearer.as_slice() {
+            [] => format!("forkserver pool ({how}) cheaper than fork from 64 MiB: met"),
+            sizes => format!(
+                "forkserver pool ({how}) not cheaper than fork at {}: missed",
+                sizes.join(", ")
+            ),
+        }
     }
 
     /// Where the fork pool starts to cost more than the spawn pool, by linear interpolation
@@ -551,9 +631,11 @@ mod chart {
 
     use super::Row;
 
-    const LINES: [(&str, RGBColor); 7] = [
+    const LINES: [(&str, RGBColor); 9] = [
         ("fork", RGBColor(0xd6, 0x27, 0x28)),
         ("spawn", RGBColor(0x1f, 0x77, 0xb4)),
+        ("forkserver", RGBColor(0xff, 0x7f, 0x0e)),
+        ("forkserver-held", RGBColor(0xff, 0xbb, 0x78)),
         ("raw-fork", RGBColor(0xff, 0x98, 0x96)),
         ("raw-posix-spawn", RGBColor(0xae, 0xc7, 0xe8)),
         ("python-fork", RGBColor(0x8c, 0x56, 0x4b)),

@@ -43,6 +43,8 @@ mod worker;
 
 pub use pool::{DEFAULT_TIMEOUT, Pool, PoolBuilder};
 pub use start_method::StartMethod;
+#[cfg(unix)]
+pub use start_method::popen_forkserver::ForkServer;
 pub use worker::bootstrap::{current_process_name, init, program_args};
 pub use worker::error::{PoolError, Stage, WorkerExit};
 pub use worker::task::{Initializer, Task};

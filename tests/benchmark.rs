@@ -31,11 +31,13 @@ fn json_has_a_row_per_method_and_size_with_the_promised_fields() {
     let methods = [
         "fork",
         "spawn",
+        "forkserver",
         "raw-fork",
         "raw-posix-spawn",
         "python-fork",
         "python-spawn",
         "python-forkserver",
+        "forkserver-held",
     ];
     for row in rows {
         assert!(methods.contains(&row["method"].as_str().unwrap()), "{row}");
@@ -47,7 +49,7 @@ fn json_has_a_row_per_method_and_size_with_the_promised_fields() {
         rows.iter()
             .all(|r| !r["method"].as_str().unwrap().starts_with("python-"))
     );
-    for method in &methods[..4] {
+    for method in &methods[..5] {
         let at = |workers: u64| {
             rows.iter().any(|r| {
                 r["method"] == *method

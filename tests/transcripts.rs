@@ -97,7 +97,11 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
             name,
             args,
             release,
-        } => (common::example_path(name, *release)?, args.clone(), *release),
+        } => (
+            common::example_path(name, *release)?,
+            args.clone(),
+            *release,
+        ),
         Command::Python { script, args } => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
             let args = [script.to_string_lossy().into_owned()]

@@ -10,7 +10,7 @@
 #[cfg(unix)]
 mod popen_fork;
 #[cfg(unix)]
-mod popen_forkserver;
+pub(crate) mod popen_forkserver;
 #[cfg(unix)]
 mod popen_spawn;
 #[cfg(not(unix))]

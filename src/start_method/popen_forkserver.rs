@@ -1,11 +1,13 @@
 //! The forkserver start method: the worker is forked from a small server that was
 //! started by spawn, on the pool's first need.
 //!
-//! One server serves every forkserver pool of a thread while any of their workers
-//! lives: it is started with the first worker and ends with the last, so no server
-//! lingers after the pools that needed it (a lingering child confuses a program that
-//! waits for all of its children), and a program that starts pool after pool pays one
-//! spawn per pool. What the server does is in `worker/fork_server.rs`.
+//! One server serves every forkserver pool of a thread while anything holds it: each
+//! pool's workers do, and so may the program ([`ForkServer`]). By default it starts with
+//! the first worker and ends with the last, so no server lingers after the pools that
+//! needed it (a lingering child confuses a program that waits for all of its children);
+//! a program that starts pool after pool can hold it, and pay the spawn once, as CPython
+//! does for the life of every process. What the server does is in
+//! `worker/fork_server.rs`.
 
 use std::cell::RefCell;
 use std::io;
@@ -26,12 +28,35 @@ use crate::worker::error::{PoolError, WorkerExit};
 use crate::worker::fork_server::{self, ServerReply, ServerRequest};
 
 thread_local! {
-    /// This thread's fork server, while a worker of it lives.
-    static SERVER: RefCell<Weak<ForkServer>> = const { RefCell::new(Weak::new()) };
+    /// This thread's fork server, while a worker of it, or a [`ForkServer`], lives.
+    static SERVER: RefCell<Weak<Server>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Keeps this thread's fork server running between pools, so that each forkserver pool
+/// started meanwhile forks its workers at once instead of starting a server first.
+/// Dropping the last holder (this, and the pools' workers) stops the server.
+#[must_use]
+pub struct ForkServer(#[allow(dead_code)] Rc<Server>);
+
+impl ForkServer {
+    /// Starts this thread's fork server, or holds the one already running.
+    pub fn start() -> Result<ForkServer, PoolError> {
+        Server::get_or_start(crate::DEFAULT_TIMEOUT)
+            .map(ForkServer)
+            .map_err(|source| PoolError::Launch {
+                worker: bootstrap::SERVER_NAME.to_owned(),
+                source,
+            })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.0.pid()
+    }
 }
 
 /// The pool's side of a fork server: the process and the socket to it.
-struct ForkServer {
+struct Server {
     process: RefCell<Child>,
     control: PoolSocket,
 }
@@ -39,7 +64,7 @@ struct ForkServer {
 /// A worker forked by the fork server.
 pub(crate) struct ForkserverPopen {
     pid: Pid,
-    server: Rc<ForkServer>,
+    server: Rc<Server>,
 }
 
 impl ForkserverPopen {
@@ -49,7 +74,7 @@ impl ForkserverPopen {
         channel: PoolSocket,
     ) -> Result<Self, PoolError> {
         let launch_error = |source| spec.launch_error(source);
-        let server = ForkServer::get_or_start(spec.timeout).map_err(launch_error)?;
+        let server = Server::get_or_start(spec.timeout).map_err(launch_error)?;
         let request = ServerRequest::Fork {
             name: spec.name.to_owned(),
             env_remove: spec.env_remove.to_vec(),
@@ -114,13 +139,13 @@ impl Popen for ForkserverPopen {
     }
 }
 
-impl ForkServer {
+impl Server {
     /// This thread's server, started now if there is none.
-    fn get_or_start(timeout: Duration) -> io::Result<Rc<ForkServer>> {
+    fn get_or_start(timeout: Duration) -> io::Result<Rc<Server>> {
         if let Some(server) = SERVER.with(|s| s.borrow().upgrade()) {
             return Ok(server);
         }
-        let server = Rc::new(ForkServer::start(timeout)?);
+        let server = Rc::new(Server::start(timeout)?);
         SERVER.with(|s| *s.borrow_mut() = Rc::downgrade(&server));
         Ok(server)
     }
@@ -129,7 +154,7 @@ impl ForkServer {
     /// Spawns the server: this program, with the server flag and the parent's pid, then
     /// the parent's own arguments, which `main` sees again. Its end of the socket pair
     /// is its standard input, as a spawned worker's channel is.
-    fn start(timeout: Duration) -> io::Result<ForkServer> {
+    fn start(timeout: Duration) -> io::Result<Server> {
         let (control, server_end) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -141,7 +166,7 @@ impl ForkServer {
             .args([SERVER_FLAG, &std::process::id().to_string()])
             .args(bootstrap::program_args().into_iter().skip(1))
             .stdin(server_end);
-        let server = ForkServer {
+        let server = Server {
             process: RefCell::new(command.spawn()?),
             control: PoolSocket::from_fd(control),
         };
@@ -225,7 +250,7 @@ impl ForkServer {
     }
 }
 
-impl Drop for ForkServer {
+impl Drop for Server {
     /// The last worker is gone: closing the socket tells the server to leave. It has
     /// nothing left to do, so it is waited for, with the socket's end-of-file as the
     /// sign it has left; one that does not is killed.
