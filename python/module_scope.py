@@ -24,7 +24,7 @@ def say(text):
 
 
 SHARED_LIST = ["Initial value"]
-say(f"[MODULE SCOPE] List(id: {id(SHARED_LIST):#x}) initially: {SHARED_LIST}")
+say(f"[MODULE SCOPE] List({id(SHARED_LIST):#x}): {SHARED_LIST}")
 
 
 def append_to_shared_list(count):
@@ -41,7 +41,7 @@ if __name__ == "__main__":
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         list(pool.map(append_to_shared_list, [1, 1]))
-    say(f"List(id: {id(SHARED_LIST):#x}) finally: {SHARED_LIST}")
+    say(f"List finally: {SHARED_LIST}")
     # CPython keeps two helper processes until the interpreter exits, and they leave only
     # after it: the fork server (forkserver) and the resource tracker (spawn, forkserver).
     # The book's check, which insists that a run leaves no process behind, sees them
