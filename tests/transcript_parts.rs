@@ -15,10 +15,12 @@ mod reading_the_book {
     use std::fs;
 
     fn blocks_of(text: &str) -> Result<Vec<Block>, String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir =
             std::env::temp_dir().join(format!("forkspawn-md-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(format!("{}.md", text.len()));
+        let file = dir.join(format!("{}.md", NEXT.fetch_add(1, Ordering::Relaxed)));
         fs::write(&file, text).unwrap();
         console_blocks(&file)
     }
@@ -74,6 +76,45 @@ mod reading_the_book {
             marked.unwrap()[0].command,
             Command::NotRun {
                 reason: "needs macOS".into()
+            }
+        );
+    }
+
+    #[test]
+    fn finds_a_block_indented_in_a_list_item_and_rewrites_it_in_place() {
+        let text = "- a step:\n\n  ```console\n  $ cargo run -q --example demo -- fork\n     W-1 old\n  ```\n";
+        let blocks = blocks_of(text).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].expected, "   W-1 old\n");
+        rewrite(
+            &blocks[0].file,
+            &[(&blocks[0], "   W-1 new\nmore\n".to_owned())],
+        )
+        .unwrap();
+        let rewritten = fs::read_to_string(&blocks[0].file).unwrap();
+        assert!(
+            rewritten.contains("\n     W-1 new\n  more\n  ```\n"),
+            "{rewritten}"
+        );
+    }
+
+    #[test]
+    fn finds_a_block_with_a_longer_fence_or_tildes() {
+        let four = "````console\n$ cargo run -q --example demo -- spawn\nout\n````\n";
+        assert_eq!(blocks_of(four).unwrap().len(), 1);
+        let tildes = "~~~console\n$ cargo run -q --example demo -- spawn\nout\n~~~\n";
+        assert_eq!(blocks_of(tildes).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reads_a_python_run() {
+        let blocks =
+            blocks_of("```console\n$ python3 python/demo.py fork\nout\n```\n").unwrap();
+        assert_eq!(
+            blocks[0].command,
+            Command::Python {
+                script: "python/demo.py".into(),
+                args: vec!["fork".into()],
             }
         );
     }

@@ -54,6 +54,8 @@ pub struct Block {
     pub expected: String,
     /// Index of the first and one past the last line of `expected` in the file.
     body: (usize, usize),
+    /// What the block's lines start with in the file (a block in a list item is indented).
+    indent: String,
 }
 
 impl Block {
@@ -73,33 +75,43 @@ pub const RELEASE_RUN_PREFIX: &str = "$ cargo run --release -q --example ";
 pub const PYTHON_PREFIX: &str = "$ python3 python/";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
-/// Every ```console block in `file`. A block whose first line is neither a runnable `$
-/// cargo run -q --example …` nor the marker `# not run: REASON` is an error: nothing is
-/// skipped without saying so.
+/// Every ```console block in `file`, found as mdBook finds it: with mdBook's Markdown
+/// parser, so a fence indented in a list item or longer than three backticks counts too. A
+/// block whose first line is neither a runnable command nor the marker `# not run: REASON`
+/// is an error: nothing is skipped without saying so.
 pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
     let text = fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let lines: Vec<&str> = text.lines().collect();
+    let line_of = |offset: usize| text[..offset].matches('\n').count();
     let mut blocks = Vec::new();
-    let mut index = 0;
-    while index < lines.len() {
-        let opening = lines[index].trim_end();
-        index += 1;
-        if !opening.starts_with("```") {
+    for (event, range) in Parser::new(&text).into_offset_iter() {
+        let Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) = event else {
+            continue;
+        };
+        let language = info.split([',', ' ']).next().unwrap_or_default();
+        if language != "console" {
             continue;
         }
-        let fence_line = index;
-        let close = (index..lines.len())
-            .find(|&i| lines[i].trim_end() == "```")
-            .ok_or_else(|| {
-                format!("{}:{fence_line}: unclosed code block", file.display())
-            })?;
-        let is_console =
-            opening.trim_start_matches('`').split(',').next() == Some("console");
-        if is_console {
-            blocks.push(parse_block(file, fence_line, &lines[index..close], index)?);
+        let opening = line_of(range.start);
+        let closing = line_of(range.end.saturating_sub(1).max(range.start));
+        let fence = lines[opening];
+        let indent = &fence[..fence.len() - fence.trim_start().len()];
+        if closing <= opening || !lines[closing].trim_start().starts_with(['`', '~']) {
+            return Err(format!(
+                "{}:{}: unclosed console block",
+                file.display(),
+                opening + 1
+            ));
         }
-        index = close + 1;
+        let body: Vec<&str> = lines[opening + 1..closing]
+            .iter()
+            .map(|line| line.strip_prefix(indent).unwrap_or(line.trim_start()))
+            .collect();
+        let mut block = parse_block(file, opening + 1, &body, opening + 1)?;
+        block.indent = indent.to_owned();
+        blocks.push(block);
     }
     Ok(blocks)
 }
@@ -170,6 +182,7 @@ fn parse_block(
         command,
         expected,
         body: (first + 1.min(body.len()), first + body.len()),
+        indent: String::new(),
     })
 }
 
@@ -195,7 +208,8 @@ pub fn rewrite(file: &Path, replacements: &[(&Block, String)]) -> Result<(), Str
     ordered.sort_by_key(|(block, _)| std::cmp::Reverse(block.body.0));
     for (block, output) in ordered {
         let (start, end) = block.body;
-        lines.splice(start..end, output.lines().map(str::to_owned));
+        let indented = output.lines().map(|line| format!("{}{line}", block.indent));
+        lines.splice(start..end, indented);
     }
     let mut rewritten = lines.join("\n");
     rewritten.push('\n');
