@@ -149,7 +149,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let ballast = match args.huge_pages {
         true => Ballast::with_huge_pages(args.parent_mib.into())?,
-        false => Ballast::new(args.parent_mib.into()),
+        false => Ballast::new(args.parent_mib.into())?,
     };
     let (pages, data) = (ballast.pages(), Mib(ballast.len() as u64));
     say!("the parent writes {data} of data: {pages} pages");

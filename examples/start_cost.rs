@@ -208,7 +208,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .filter(|&s| s <= args.max_mib)
         .collect();
     for &parent_mib in &sizes {
-        let ballast = Ballast::new(parent_mib as usize);
+        let ballast = Ballast::new(parent_mib as usize)?;
         *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
         // CPython at the smallest and largest sizes only: each of its runs starts an
         // interpreter and fills the parent's memory anew, and its lines are straight.
@@ -257,7 +257,7 @@ fn held_forkserver(
     let mut rows = Vec::new();
     let mut server = None;
     for &parent_mib in sizes {
-        let ballast = Ballast::new(parent_mib as usize);
+        let ballast = Ballast::new(parent_mib as usize)?;
         *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
         if server.is_none() {
             server = Some(forkspawn::ForkServer::start()?);

@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use forkspawn::{Pool, PoolError, StartMethod, initializer, say, task};
 use nix::errno::Errno;
-use nix::sys::signal::{Signal, raise};
+use nix::sys::signal::{SigHandler, Signal, raise, signal};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 
 /// How things go wrong.
@@ -60,6 +60,10 @@ struct Args {
         value_parser = clap::value_parser!(u16).range(1..=64),
     )]
     workers: u16,
+    /// Ignore SIGCHLD in the parent, as some daemons do: the kernel then reaps the
+    /// workers itself, and how they ended is lost
+    #[arg(long)]
+    ignore_sigchld: bool,
 }
 
 // ANCHOR: task
@@ -108,6 +112,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {
+    if args.ignore_sigchld {
+        // SAFETY: ignoring a signal installs no handler.
+        let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) };
+    }
     let mut builder = Pool::builder(args.method).workers(args.workers.into());
     if args.fail == Failure::Initializer {
         builder = builder.initializer(initializer!(open_database));

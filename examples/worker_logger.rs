@@ -20,6 +20,7 @@ extern crate tracing;
 extern crate tracing_subscriber;
 
 use std::fmt;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::thread;
@@ -187,7 +188,9 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     // "Module scope": runs in the parent and again in every spawned worker.
-    println!(
+    // Piped into `head`, standard output may close early: no reason to fail.
+    let _ = writeln!(
+        std::io::stdout(),
         "{} - {} - Print[MODULE SCOPE]: module scope reached.",
         current_process_name(),
         module_path!()

@@ -262,7 +262,9 @@ fn kill_the_parent_and_count_what_is_left(
         }
     }
     parent.kill().unwrap();
-    parent.wait().unwrap();
+    let killed = std::time::Instant::now();
+    // The reaping thread may be first to collect it.
+    let _ = parent.wait();
     while let Some(line) = next_line() {
         assert!(
             !line.contains("squares") && !line.contains("results"),
@@ -273,5 +275,108 @@ fn kill_the_parent_and_count_what_is_left(
         killpg(group, None),
         Err(Errno::ESRCH),
         "{context}: a process of the group is left"
+    );
+    // The kernel kills them with the parent: nobody waits for a task, or a timeout, to end.
+    let gone_after = killed.elapsed();
+    assert!(
+        gone_after < Duration::from_secs(5),
+        "{context}: {gone_after:?}"
+    );
+}
+
+/// Piped into `head`, a program's standard output closes after the first line. The
+/// program and its workers must end as they would otherwise, with no panic.
+#[test]
+fn every_program_piped_into_head_ends_well() {
+    let cases: [(&str, &[&str]); 6] = [
+        ("worker_logger", &["spawn"]),
+        ("fork_threads", &["forkserver"]),
+        ("fork_threads", &["spawn", "--lock", "stdout"]),
+        ("signals", &["spawn"]),
+        ("secrets", &["fork"]),
+        ("platform", &["forkserver"]),
+    ];
+    for (example, args) in cases {
+        let program = common::example_path(example, false).unwrap();
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = Pid::from_raw(child.id() as i32);
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is dropped here: the pipe's read end is closed, as `head -1` does.
+        let mut stderr = child.stderr.take().unwrap();
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            let _ = done.send((child.wait(), text));
+        });
+        let Ok((status, stderr)) = finished.recv_timeout(LIMIT) else {
+            let _ = killpg(group, Signal::SIGKILL);
+            panic!("{example} {args:?}: still running after {LIMIT:?}");
+        };
+        let context = format!("{example} {args:?}: {status:?}\n{stderr}");
+        assert!(status.unwrap().success(), "{context}");
+        assert_no_backtrace(&stderr);
+        assert!(!stderr.contains("panicked"), "{context}");
+    }
+}
+
+/// A size the machine cannot hold is refused in one line, before anything is written.
+#[test]
+fn a_parent_size_the_machine_cannot_hold_is_one_line() {
+    for example in ["memory", "copy_on_write"] {
+        let outcome = run(example, &["fork", "--parent-mib", "65535"]);
+        let context = format!("{example}:\n{}", outcome.output);
+        assert_eq!(outcome.status.code(), Some(1), "{context}");
+        let errors = error_lines(&outcome.output);
+        assert_eq!(errors.len(), 1, "{context}");
+        assert!(
+            errors[0].starts_with("error: cannot hold 65535 MiB: "),
+            "{context}"
+        );
+        assert_no_backtrace(&outcome.output);
+    }
+}
+
+/// A parent that ignores SIGCHLD has its children reaped by the kernel: the pool still
+/// works and shuts down cleanly, and a failure says that how the worker ended is lost.
+#[test]
+fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ] {
+        let outcome = run("worker_failure", &[method.as_str(), "--ignore-sigchld"]);
+        let context = format!("{method}:\n{}", outcome.output);
+        assert!(outcome.status.success(), "{context}");
+        assert!(
+            outcome.output.contains("squares: [1, 4, 9, 16]"),
+            "{context}"
+        );
+        assert!(error_lines(&outcome.output).is_empty(), "{context}");
+    }
+    let outcome = run(
+        "worker_failure",
+        &["fork", "--ignore-sigchld", "--fail", "exit"],
+    );
+    let errors = error_lines(&outcome.output);
+    assert_eq!(
+        errors,
+        [
+            "error: worker ForkProcess-1 ended (how is unknown: this program ignores SIGCHLD) \
+          while running worker_failure::square on input 3"
+        ],
+        "{}",
+        outcome.output
     );
 }

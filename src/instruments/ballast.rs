@@ -23,6 +23,36 @@ const MIB: usize = 1 << 20;
 /// The size of a transparent huge page on x86_64 and most other 64-bit platforms.
 pub const HUGE_PAGE: usize = 2 * MIB;
 
+fn too_much(mib: usize, why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::OutOfMemory,
+        format!("cannot hold {mib} MiB: {why}"),
+    )
+}
+
+/// Checks that `mib` MiB fit in the memory the kernel says is available: a vector that
+/// does not fit would be granted all the same (memory is overcommitted) and the process
+/// killed while writing it.
+fn fits(mib: usize) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(available) = available_mib()
+        && mib > available
+    {
+        let why = format!("the machine has {available} MiB available");
+        return Err(too_much(mib, &why));
+    }
+    let _ = mib;
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn available_mib() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
 /// `mib` MiB of memory, every page written.
 pub struct Ballast {
     memory: Memory,
@@ -37,11 +67,19 @@ enum Memory {
 }
 
 impl Ballast {
-    /// Allocates `mib` MiB and writes every byte, so that every page is resident.
-    pub fn new(mib: usize) -> Ballast {
-        Ballast {
-            memory: Memory::Heap(vec![0xA5; mib * MIB]),
-        }
+    /// Allocates `mib` MiB and writes every byte, so that every page is resident. Fails,
+    /// rather than being killed for want of memory, when the machine has less than that
+    /// available (`MemAvailable` in `/proc/meminfo`) or the allocator refuses.
+    pub fn new(mib: usize) -> std::io::Result<Ballast> {
+        fits(mib)?;
+        let mut memory = Vec::new();
+        memory
+            .try_reserve_exact(mib * MIB)
+            .map_err(|_| too_much(mib, "the allocator refused"))?;
+        memory.resize(mib * MIB, 0xA5);
+        Ok(Ballast {
+            memory: Memory::Heap(memory),
+        })
     }
 
     /// Like [`Ballast::new`], but asks the kernel to back the memory with transparent huge
@@ -50,6 +88,7 @@ impl Ballast {
     /// [`crate::instruments::inspect::MemoryUsage::huge`].
     #[cfg(target_os = "linux")]
     pub fn with_huge_pages(mib: usize) -> std::io::Result<Ballast> {
+        fits(mib)?;
         Ok(Ballast {
             memory: Memory::Huge(huge::Mapping::new(mib * MIB)?),
         })
