@@ -66,6 +66,10 @@ fn main() {
         ]);
     }
     trials.push(Trial::test(
+        "fork: a worker killed while idle is reported as idle",
+        a_worker_killed_while_idle_is_reported_as_idle,
+    ));
+    trials.push(Trial::test(
         "fork: refusing to fork with threads names their number",
         refusing_names_the_thread_count,
     ));
@@ -194,8 +198,7 @@ fn a_task_that_never_returns_times_out(method: StartMethod) -> Result<(), Failed
     assert_eq!(*waited, timeout);
     assert!(matches!(stage, Stage::Task { input: 1, .. }), "{error}");
     let text = error.to_string();
-    let expected =
-        "timed out after 300ms while running threads_at_fork::never_returns on input 1";
+    let expected = "timed out after 300ms while running threads_at_fork::never_returns on the 1st input";
     assert!(text.ends_with(expected), "{text}");
     assert_all_gone(&pids)
 }
@@ -374,14 +377,27 @@ fn a_killed_server_fails_the_pool() -> Result<(), Failed> {
     assert!(text.ends_with(") was killed by SIGKILL"), "{text}");
     assert!(!text.contains('\n'), "{text}");
     for &pid in &pids {
-        // Killed with the server, and now this process's to reap: a wait that ends.
+        // Killed with the server, or (if it had not run yet when the server died) ended
+        // by itself on finding its parent gone; now this process's to reap.
+        use nix::sys::wait::WaitStatus::{Exited, Signaled};
         let status = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
-        if !matches!(
-            status,
-            Ok(nix::sys::wait::WaitStatus::Signaled(..)) | Err(Errno::ECHILD)
-        ) {
+        if !matches!(status, Ok(Signaled(..) | Exited(_, 1)) | Err(Errno::ECHILD)) {
             return Err(format!("worker {pid}: {status:?}").into());
         }
     }
     assert_all_gone(&pids)
+}
+
+/// Before, the pool named the request it could not send: "while running … on input 1".
+fn a_worker_killed_while_idle_is_reported_as_idle() -> Result<(), Failed> {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    let mut pool = builder(StartMethod::Fork).start()?;
+    let pid = Pid::from_raw(pool.worker_pids()[0] as i32);
+    kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+    // Until it has exited, but left for the pool to reap (WNOWAIT).
+    waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)?;
+    let error = pool.map(task!(double), [1_u64]).unwrap_err();
+    let text = error.to_string();
+    assert!(text.ends_with("was killed by SIGKILL while idle"), "{text}");
+    assert_all_gone(&[pid.as_raw() as u32])
 }

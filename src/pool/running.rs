@@ -265,7 +265,8 @@ impl Pool {
             input,
         };
         let sent = link.channel.send(&request);
-        let failed_stage = link.stage(stage.clone());
+        // A worker that cannot be sent a request was gone before it had it.
+        let failed_stage = link.stage(Stage::Idle);
         worker.state = State::Busy {
             link,
             stage,

@@ -46,6 +46,8 @@ pub enum Stage {
     Initializer { name: &'static str },
     /// Running a task on the input at this position (counted from 1) of `map`'s inputs.
     Task { name: &'static str, input: usize },
+    /// Waiting for a request: it was gone when the pool sent it one.
+    Idle,
     /// Leaving, after the pool closed its channel.
     ShuttingDown,
 }
@@ -56,10 +58,28 @@ impl fmt::Display for Stage {
             Stage::Starting => write!(f, "while starting"),
             Stage::Initializer { name } => write!(f, "in the initializer {name}"),
             Stage::Task { name, input } => {
-                write!(f, "while running {name} on input {input}")
+                write!(f, "while running {name} on the {} input", Ordinal(*input))
             }
+            Stage::Idle => write!(f, "while idle"),
             Stage::ShuttingDown => write!(f, "while shutting down"),
         }
+    }
+}
+
+/// A position said as a reader counts: 1st, 2nd, 3rd, 4th, 11th, 21st.
+struct Ordinal(usize);
+
+impl fmt::Display for Ordinal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        let suffix = match (n % 10, n % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        };
+        write!(f, "{n}{suffix}")
     }
 }
 
@@ -205,6 +225,18 @@ mod tests {
     }
 
     #[test]
+    fn positions_are_ordinals() {
+        let said: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111, 5001]
+            .map(|n| Ordinal(n).to_string())
+            .into();
+        let expected = [
+            "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd",
+            "101st", "111th", "5001st",
+        ];
+        assert_eq!(said, expected);
+    }
+
+    #[test]
     fn a_death_names_the_worker_the_cause_and_the_stage() {
         let error = PoolError::Died {
             worker: "SpawnProcess-2".to_owned(),
@@ -216,7 +248,7 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "worker SpawnProcess-2 was killed by SIGKILL while running m::f on input 3"
+            "worker SpawnProcess-2 was killed by SIGKILL while running m::f on the 3rd input"
         );
     }
 }
