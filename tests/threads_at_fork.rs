@@ -44,6 +44,10 @@ fn main() {
             ));
         }
         trials.extend([
+            Trial::test(
+                format!("{method}: two tasks written alike are never mistaken"),
+                move || two_tasks_written_alike_are_never_mistaken(method),
+            ),
             Trial::test(format!("{method}: a task that never returns times out"), move || {
                 a_task_that_never_returns_times_out(method)
             }),
@@ -400,4 +404,41 @@ fn a_worker_killed_while_idle_is_reported_as_idle() -> Result<(), Failed> {
     let text = error.to_string();
     assert!(text.ends_with("was killed by SIGKILL while idle"), "{text}");
     assert_all_gone(&[pid.as_raw() as u32])
+}
+
+mod one {
+    pub fn f(x: u64) -> u64 {
+        x + 100
+    }
+}
+
+mod two {
+    pub fn f(x: u64) -> u64 {
+        x + 200
+    }
+}
+
+fn task_of_one() -> forkspawn::Task<u64, u64> {
+    use one::f;
+    task!(f)
+}
+
+fn task_of_two() -> forkspawn::Task<u64, u64> {
+    use two::f;
+    task!(f)
+}
+
+/// Both are written `task!(f)` in the same module. Before, both were named
+/// `threads_at_fork::f`, and mapping `two::f` ran `one::f`.
+fn two_tasks_written_alike_are_never_mistaken(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let (one, two) = (task_of_one(), task_of_two());
+    assert_eq!(one.name(), "threads_at_fork::one::f");
+    assert_eq!(two.name(), "threads_at_fork::two::f");
+    let mut pool = builder(method).workers(2).start()?;
+    assert_eq!(pool.map(two, [1, 2, 3])?, [201, 202, 203]);
+    assert_eq!(pool.map(one, [1, 2, 3])?, [101, 102, 103]);
+    pool.shutdown()?;
+    Ok(())
 }

@@ -183,7 +183,8 @@ impl Pool {
             name: initializer.name(),
         };
         for index in 0..self.workers.len() {
-            self.send(index, initializer.name(), Value::Null, stage.clone())?;
+            let name = format!("{}()", initializer.name());
+            self.send(index, &name, Value::Null, stage.clone())?;
         }
         for index in 0..self.workers.len() {
             let (stage, output) = self.wait_for(index)?;

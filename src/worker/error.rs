@@ -56,7 +56,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Stage::Starting => write!(f, "while starting"),
-            Stage::Initializer { name } => write!(f, "in the initializer {name}"),
+            Stage::Initializer { name } => write!(f, "in the initializer {name}()"),
             Stage::Task { name, input } => {
                 write!(f, "while running {name} on the {} input", Ordinal(*input))
             }

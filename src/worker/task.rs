@@ -15,12 +15,33 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// One row of the program's task table: a name and a function that decodes the input,
-/// calls the task and encodes its result.
+/// One row of the program's task table: the function's name, whether it is an
+/// initializer, and a function that decodes the input, calls it and encodes its result.
 #[doc(hidden)]
 pub struct TaskEntry {
-    pub name: &'static str,
+    pub name: fn() -> &'static str,
+    pub initializer: bool,
     pub run: fn(Value) -> Result<Value, String>,
+}
+
+impl TaskEntry {
+    /// Whether this entry is the one a request names: `path::to::f` for a task,
+    /// `path::to::f()` for an initializer.
+    fn answers_to(&self, wanted: &str) -> bool {
+        let name = (self.name)();
+        match self.initializer {
+            false => wanted == name,
+            true => wanted.strip_suffix("()") == Some(name),
+        }
+    }
+}
+
+/// The full path of a function, as the compiler knows it: two different functions never
+/// share one, however the code that names them imports them (`use one::f` and
+/// `use two::f` both write `f`).
+#[doc(hidden)]
+pub fn name_of<F>(_function: &F) -> &'static str {
+    std::any::type_name::<F>()
 }
 
 /// The table the linker fills with every `task!` and `initializer!` of the program.
@@ -35,23 +56,24 @@ pub static TASKS: [TaskEntry];
 /// Make one with [`task!`](crate::task!); the macro also enters the function into the
 /// program's task table, so that a spawned worker can find it.
 pub struct Task<I, O> {
-    name: &'static str,
+    name: fn() -> &'static str,
     signature: PhantomData<fn(I) -> O>,
 }
 // ANCHOR_END: task
 
 impl<I, O> Task<I, O> {
     #[doc(hidden)]
-    pub const fn new(name: &'static str, _function: fn(I) -> O) -> Self {
+    pub const fn new(name: fn() -> &'static str, _function: fn(I) -> O) -> Self {
         Task {
             name,
             signature: PhantomData,
         }
     }
 
-    /// The name a worker looks the task up by: `module::path::function`.
+    /// The name a worker looks the task up by: the function's full path,
+    /// `crate::module::function`.
     pub fn name(&self) -> &'static str {
-        self.name
+        (self.name)()
     }
 }
 
@@ -67,18 +89,18 @@ impl<I, O> Copy for Task<I, O> {}
 /// Python's `ProcessPoolExecutor`. Make one with [`initializer!`](crate::initializer!).
 #[derive(Clone, Copy)]
 pub struct Initializer {
-    name: &'static str,
+    name: fn() -> &'static str,
 }
 
 impl Initializer {
     #[doc(hidden)]
-    pub const fn new(name: &'static str) -> Self {
+    pub const fn new(name: fn() -> &'static str) -> Self {
         Initializer { name }
     }
 
-    /// The name a worker looks the initializer up by.
+    /// The function's full path.
     pub fn name(&self) -> &'static str {
-        self.name
+        (self.name)()
     }
 }
 
@@ -95,13 +117,11 @@ macro_rules! task {
         #[$crate::__private::linkme::distributed_slice($crate::__private::TASKS)]
         #[linkme(crate = $crate::__private::linkme)]
         static ENTRY: $crate::__private::TaskEntry = $crate::__private::TaskEntry {
-            name: concat!(module_path!(), "::", stringify!($function)),
+            name: || $crate::__private::name_of(&$function),
+            initializer: false,
             run: |input| $crate::__private::run_task($function, input),
         };
-        $crate::Task::new(
-            concat!(module_path!(), "::", stringify!($function)),
-            $function,
-        )
+        $crate::Task::new(|| $crate::__private::name_of(&$function), $function)
     }};
 }
 // ANCHOR_END: task_macro
@@ -115,15 +135,11 @@ macro_rules! initializer {
         #[$crate::__private::linkme::distributed_slice($crate::__private::TASKS)]
         #[linkme(crate = $crate::__private::linkme)]
         static ENTRY: $crate::__private::TaskEntry = $crate::__private::TaskEntry {
-            name: concat!(module_path!(), "::", stringify!($function), "()"),
+            name: || $crate::__private::name_of(&$function),
+            initializer: true,
             run: |_| $crate::__private::run_initializer($function),
         };
-        $crate::Initializer::new(concat!(
-            module_path!(),
-            "::",
-            stringify!($function),
-            "()"
-        ))
+        $crate::Initializer::new(|| $crate::__private::name_of(&$function))
     }};
 }
 
@@ -168,5 +184,5 @@ pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Value, Str
 /// Finds a task or initializer of this program by its qualified name.
 #[cfg(unix)]
 pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
-    TASKS.iter().find(|entry| entry.name == name)
+    TASKS.iter().find(|entry| entry.answers_to(name))
 }
