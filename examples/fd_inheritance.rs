@@ -23,15 +23,17 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use clap::Parser;
 use forkspawn::instruments::inspect;
 use forkspawn::{Pool, StartMethod, say, task};
+use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::stat::Mode;
 
 /// A log file the parent writes through a buffer, opened before the workers start.
 static LOG: Mutex<Option<BufWriter<File>>> = Mutex::new(None);
 static LOG_PATH: OnceLock<PathBuf> = OnceLock::new();
 
-/// Descriptors already open when the program started: left to it by whoever started it
-/// (a shell, cargo), not opened by it.
-static OPEN_AT_START: OnceLock<Vec<i32>> = OnceLock::new();
+/// A descriptor without close-on-exec, as a shell or a parent program may leave one to
+/// the program it starts.
+static STRAY: OnceLock<i32> = OnceLock::new();
 
 /// This process's open descriptors, without the ones that reading them opens in `/proc`.
 fn open_descriptors() -> Result<Vec<inspect::Descriptor>, String> {
@@ -42,21 +44,20 @@ fn open_descriptors() -> Result<Vec<inspect::Descriptor>, String> {
 }
 
 // ANCHOR: list
-/// Prints the descriptors this process holds, as the kernel lists them in
-/// `/proc/self/fd`: all but the standard streams and those open when the program started.
+/// Prints every descriptor this process holds but the standard streams, as the kernel
+/// lists them in `/proc/self/fd`.
 fn list_descriptors(_: ()) -> Result<(), String> {
-    let at_start = OPEN_AT_START.get().map_or(&[][..], Vec::as_slice);
     let log_path = LOG_PATH.get().map(|p| p.display().to_string());
+    let stray = STRAY.get().copied();
     let listed: Vec<String> = open_descriptors()?
         .into_iter()
-        .filter(|d| {
-            d.fd > 2 && !at_start.contains(&d.fd) && !d.target.starts_with("/proc/")
-        })
+        .filter(|d| d.fd > 2)
         .map(|d| {
             let file_name = Path::new(&d.target)
                 .file_name()
                 .map(|n| n.to_string_lossy());
             match (Some(&d.target) == log_path.as_ref(), file_name) {
+                _ if Some(d.fd) == stray => format!("{} -> the stray", d.fd),
                 (true, _) => format!("{} -> the log file", d.fd),
                 (false, Some(name)) if d.target.starts_with('/') => {
                     format!("{} -> {name}", d.fd)
@@ -102,14 +103,16 @@ struct Args {
 
 // ANCHOR: main
 fn main() -> ExitCode {
-    let at_start = open_descriptors().unwrap_or_default();
-    OPEN_AT_START.get_or_init(|| at_start.iter().map(|d| d.fd).collect());
     forkspawn::init();
     let args: Args = forkspawn::instruments::cli::parse_args();
     forkspawn::instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {
+    // A stray first: /dev/null, opened without close-on-exec (Rust's own `open` would
+    // set it). It stands for one left to the program by whoever started it.
+    let stray = nix::fcntl::open("/dev/null", OFlag::O_RDONLY, Mode::empty())?;
+    STRAY.get_or_init(|| stray.as_raw_fd());
     // Open a file, a pipe, and a log file behind a buffer; then start the worker.
     let project = option_env!("CARGO_MANIFEST_DIR").unwrap_or(".");
     let _file = File::open(Path::new(project).join("Cargo.toml"))?;

@@ -178,6 +178,48 @@ MainProcess      [ 2.01s] finally 0x55aa10
         compare(BOOK, &BOOK.replace("[ 1.00s]", "[ 1.31s]")).unwrap();
     }
 
+    /// The same program on a busy machine: every step of work a little slower, so the
+    /// run falls further behind the book line after line (by 1.2 s at the end).
+    #[test]
+    fn accepts_a_run_that_falls_behind_step_by_step() {
+        let book = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 0.10s] b
+MainProcess      [ 1.10s] c
+MainProcess      [ 1.20s] d
+MainProcess      [ 2.20s] e
+";
+        let busy = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 0.40s] b
+MainProcess      [ 1.80s] c
+MainProcess      [ 2.20s] d
+MainProcess      [ 3.40s] e
+";
+        compare(book, busy).unwrap();
+    }
+
+    /// One step 1 s longer than the book's (a sleep of 1 s made 2 s) fails, however
+    /// late or early the run was before it.
+    #[test]
+    fn catches_a_step_made_longer_even_after_a_slow_start() {
+        let book = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 0.10s] b
+MainProcess      [ 1.10s] c
+";
+        let changed = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 0.45s] b
+MainProcess      [ 2.45s] c
+";
+        let diff = compare(book, changed).expect_err("a sleep made longer");
+        assert!(
+            diff.contains("+MainProcess [ 2.45s] c") || diff.contains("2.45"),
+            "{diff}"
+        );
+    }
+
     #[test]
     fn catches_a_time_outside_the_tolerance() {
         let diff = assert_rejected(&BOOK.replace("[ 2.00s]", "[ 1.00s]"));

@@ -72,11 +72,16 @@ impl Ballast {
     /// available (`MemAvailable` in `/proc/meminfo`) or the allocator refuses.
     pub fn new(mib: usize) -> std::io::Result<Ballast> {
         fits(mib)?;
-        let mut memory = Vec::new();
+        let mut memory: Vec<u8> = Vec::new();
         memory
             .try_reserve_exact(mib * MIB)
             .map_err(|_| too_much(mib, "the allocator refused"))?;
-        memory.resize(mib * MIB, 0xA5);
+        // SAFETY: the room was reserved just above; every byte is written before the
+        // length covers it. (`resize` would write them one by one in a debug build.)
+        unsafe {
+            memory.as_mut_ptr().write_bytes(0xA5, mib * MIB);
+            memory.set_len(mib * MIB);
+        }
         Ok(Ballast {
             memory: Memory::Heap(memory),
         })

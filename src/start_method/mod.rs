@@ -8,6 +8,8 @@
 
 // ANCHOR: modules
 #[cfg(unix)]
+mod exec;
+#[cfg(unix)]
 mod popen_fork;
 #[cfg(unix)]
 pub(crate) mod popen_forkserver;

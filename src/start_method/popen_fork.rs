@@ -35,6 +35,11 @@ impl ForkPopen {
         })
     }
     // ANCHOR_END: launch
+
+    /// A child this process started some other way: it is waited for the same way.
+    pub(crate) fn adopt(pid: Pid) -> ForkPopen {
+        ForkPopen { pid }
+    }
 }
 
 impl Popen for ForkPopen {
@@ -66,7 +71,10 @@ impl Popen for ForkPopen {
 
 impl ForkPopen {
     /// One `waitpid`: the exit, or `None` if the worker is still there (or only stopped).
-    fn reap(&self, flags: Option<WaitPidFlag>) -> io::Result<Option<WorkerExit>> {
+    pub(crate) fn reap(
+        &self,
+        flags: Option<WaitPidFlag>,
+    ) -> io::Result<Option<WorkerExit>> {
         match waitpid(self.pid, flags) {
             Ok(WaitStatus::Exited(_, code)) => Ok(Some(WorkerExit::Code(code))),
             Ok(WaitStatus::Signaled(_, signal, _)) => {

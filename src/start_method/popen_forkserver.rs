@@ -9,11 +9,9 @@
 //! does for the life of every process. What the server does is in
 //! `worker/fork_server.rs`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -21,6 +19,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
 
+use crate::start_method::exec::spawn_this_program;
+use crate::start_method::popen_fork::ForkPopen;
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::bootstrap::{self, SERVER_FLAG};
 use crate::worker::channel::PoolSocket;
@@ -41,6 +41,11 @@ pub struct ForkServer(#[allow(dead_code)] Rc<Server>);
 impl ForkServer {
     /// Starts this thread's fork server, or holds the one already running.
     pub fn start() -> Result<ForkServer, PoolError> {
+        // The server runs `main` up to `init()`: started from there, it would start
+        // another, and that one another.
+        if bootstrap::is_uninitialized_spawned_worker() {
+            return Err(PoolError::NotInitialized);
+        }
         Server::get_or_start(crate::DEFAULT_TIMEOUT)
             .map(ForkServer)
             .map_err(|source| PoolError::Launch {
@@ -57,14 +62,24 @@ impl ForkServer {
 
 /// The pool's side of a fork server: the process and the socket to it.
 struct Server {
-    process: RefCell<Child>,
+    process: RefCell<ForkPopen>,
     control: PoolSocket,
+    /// The process that started it: a forked copy of that process inherits this handle,
+    /// but not the server.
+    owner: Pid,
+    /// True once a request went unanswered: a late reply would be taken for the answer
+    /// to the next request, so no request is sent again.
+    lost: Cell<bool>,
+    /// How the server ended, once it has been reaped.
+    ended: Cell<Option<WorkerExit>>,
 }
 
 /// A worker forked by the fork server.
 pub(crate) struct ForkserverPopen {
     pid: Pid,
     server: Rc<Server>,
+    /// The pool's timeout, for every request about this worker.
+    timeout: Duration,
 }
 
 impl ForkserverPopen {
@@ -87,6 +102,7 @@ impl ForkserverPopen {
             ServerReply::Forked { pid } => Ok(ForkserverPopen {
                 pid: Pid::from_raw(pid),
                 server,
+                timeout: spec.timeout,
             }),
             ServerReply::Refused { threads } => {
                 Err(PoolError::ThreadedFork { threads })
@@ -103,7 +119,7 @@ impl ForkserverPopen {
             block,
         };
         // Waiting is only asked for a worker that is ending, or was killed.
-        match self.server.ask(&request, None, Duration::from_secs(60))? {
+        match self.server.ask(&request, None, self.timeout)? {
             ServerReply::Exited { exit } => Ok(exit),
             ServerReply::Failed { error } => Err(io::Error::other(error)),
             _ => Err(self.server.confused()),
@@ -117,7 +133,12 @@ impl Popen for ForkserverPopen {
     }
 
     /// The worker is not this process's child, but it is this user's process.
+    /// A worker whose server has ended has ended with it (a parent-death signal), and its
+    /// pid may already be another process's: it is left alone.
     fn kill(&mut self) -> io::Result<()> {
+        if !self.server.is_running() {
+            return Ok(());
+        }
         Ok(kill(self.pid, Signal::SIGKILL)?)
     }
 
@@ -141,9 +162,16 @@ impl Popen for ForkserverPopen {
 
 impl Server {
     /// This thread's server, started now if there is none.
+    /// A server that stopped answering, or ended, is left to its holders and replaced.
     fn get_or_start(timeout: Duration) -> io::Result<Rc<Server>> {
         if let Some(server) = SERVER.with(|s| s.borrow().upgrade()) {
-            return Ok(server);
+            if server.owner != nix::unistd::getpid() {
+                // A copy, made by a fork, of another process's handle: not ours to use,
+                // nor to close or reap.
+                std::mem::forget(server);
+            } else if !server.lost.get() && server.is_running() {
+                return Ok(server);
+            }
         }
         let server = Rc::new(Server::start(timeout)?);
         SERVER.with(|s| *s.borrow_mut() = Rc::downgrade(&server));
@@ -152,8 +180,8 @@ impl Server {
 
     // ANCHOR: start
     /// Spawns the server: this program, with the server flag and the parent's pid, then
-    /// the parent's own arguments, which `main` sees again. Its end of the socket pair
-    /// is its standard input, as a spawned worker's channel is.
+    /// the parent's own arguments, which `main` sees again. Its end of the socket pair is
+    /// its descriptor 3, as a spawned worker's channel is.
     fn start(timeout: Duration) -> io::Result<Server> {
         let (control, server_end) = socketpair(
             AddressFamily::Unix,
@@ -161,14 +189,14 @@ impl Server {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .args([SERVER_FLAG, &std::process::id().to_string()])
-            .args(bootstrap::program_args().into_iter().skip(1))
-            .stdin(server_end);
+        let parent = std::process::id().to_string();
+        let pid = spawn_this_program(&[SERVER_FLAG, &parent], &[], server_end.as_fd())?;
         let server = Server {
-            process: RefCell::new(command.spawn()?),
+            process: RefCell::new(ForkPopen::adopt(pid)),
             control: PoolSocket::from_fd(control),
+            owner: nix::unistd::getpid(),
+            lost: Cell::new(false),
+            ended: Cell::new(None),
         };
         server.set_timeout(timeout)?;
         Ok(server)
@@ -178,6 +206,23 @@ impl Server {
     /// Sends a request, with a channel for the worker if there is one, and waits for
     /// the reply, at most `timeout` for each.
     fn ask(
+        &self,
+        request: &ServerRequest,
+        channel: Option<&PoolSocket>,
+        timeout: Duration,
+    ) -> io::Result<ServerReply> {
+        if self.lost.get() {
+            return Err(io::Error::other(format!(
+                "the fork server (pid {}) left an earlier request unanswered",
+                self.pid()
+            )));
+        }
+        let answer = self.exchange(request, channel, timeout);
+        self.lost.set(answer.is_err());
+        answer
+    }
+
+    fn exchange(
         &self,
         request: &ServerRequest,
         channel: Option<&PoolSocket>,
@@ -212,28 +257,42 @@ impl Server {
     }
 
     fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
-        let socket = std::os::unix::net::UnixStream::from(
-            self.control.as_fd().try_clone_to_owned()?,
-        );
-        let timeout = Some(timeout.max(Duration::from_millis(1)));
-        socket.set_read_timeout(timeout)?;
-        socket.set_write_timeout(timeout)
+        use nix::sys::socket::{setsockopt, sockopt};
+        use nix::sys::time::TimeVal;
+        let timeout = timeout.max(Duration::from_millis(1));
+        let time = TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);
+        setsockopt(&self.control, sockopt::ReceiveTimeout, &time)?;
+        setsockopt(&self.control, sockopt::SendTimeout, &time)?;
+        Ok(())
+    }
+
+    /// False once the server has ended (it is reaped then, and how it ended is kept).
+    fn is_running(&self) -> bool {
+        if self.ended.get().is_some() {
+            return false;
+        }
+        match self.process.borrow_mut().try_wait() {
+            Ok(Some(exit)) => {
+                self.ended.set(Some(exit));
+                false
+            }
+            _ => true,
+        }
     }
 
     fn pid(&self) -> u32 {
-        self.process.borrow().id()
+        self.process.borrow().pid()
     }
 
     /// The error for a server that closed its end: it has ended, and is reaped here.
     fn gone(&self) -> io::Error {
         let pid = self.pid();
-        let how = match self.process.borrow_mut().wait() {
-            Ok(status) => match (status.code(), status.signal()) {
-                (Some(code), _) => WorkerExit::Code(code),
-                (None, Some(signal)) => WorkerExit::Signal(signal),
-                (None, None) => WorkerExit::Unknown,
+        let ended = self.ended.get().map(Ok);
+        let how = match ended.unwrap_or_else(|| self.process.borrow_mut().wait()) {
+            Ok(exit) => {
+                self.ended.set(Some(exit));
+                exit.to_string()
             }
-            .to_string(),
             Err(error) => format!("is gone ({error})"),
         };
         io::Error::new(
@@ -255,6 +314,9 @@ impl Drop for Server {
     /// nothing left to do, so it is waited for, with the socket's end-of-file as the
     /// sign it has left; one that does not is killed.
     fn drop(&mut self) {
+        if self.owner != nix::unistd::getpid() || self.ended.get().is_some() {
+            return; // another process's server, or one already reaped
+        }
         let _ = nix::sys::socket::shutdown(
             std::os::fd::AsRawFd::as_raw_fd(&self.control.as_fd()),
             nix::sys::socket::Shutdown::Write,

@@ -17,6 +17,10 @@ pub(crate) const WORKER_FLAG: &str = "--forkspawn-worker";
 /// whose pool started it.
 pub(crate) const SERVER_FLAG: &str = "--forkspawn-server";
 
+/// The descriptor a spawned worker or a fork server finds its channel to the pool at.
+#[cfg(unix)]
+pub(crate) const CHANNEL_FD: i32 = 3;
+
 /// The name a fork server goes by.
 pub(crate) const SERVER_NAME: &str = "ForkServer";
 

@@ -5,7 +5,7 @@
 //! forks copy no lock held by another, and it is small: a worker forked from it shares
 //! the server's memory, not the parent's.
 //!
-//! The pool talks to it over a socket pair it was given at start, as its standard input.
+//! The pool talks to it over a socket pair it was given at start, as descriptor 3.
 //! No other process can connect to that socket, so, unlike CPython's fork server, which
 //! listens on a file in a temporary directory, it needs no authentication key. Each
 //! request to fork carries the new worker's channel, passed with `SCM_RIGHTS`. The
@@ -144,7 +144,7 @@ pub(crate) fn serve() -> i32 {
     }
     // Installed once here, so that every worker forked from the server has it.
     worker::install_panic_hook();
-    let control = match worker::take_stdin() {
+    let control = match worker::take_channel() {
         Ok(control) => PoolSocket::from_fd(control),
         Err(error) => return complain(&error),
     };

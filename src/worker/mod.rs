@@ -17,5 +17,5 @@ pub(crate) mod unlocked_io;
 
 #[cfg(unix)]
 pub(crate) use serve::{
-    contain, detach_stdin, install_panic_hook, serve, serve_spawned, take_stdin,
+    contain, detach_stdin, install_panic_hook, serve, serve_spawned, take_channel,
 };

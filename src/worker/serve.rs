@@ -3,13 +3,14 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::worker::bootstrap;
 use crate::worker::channel::{Channel, Reply, Request};
 use crate::worker::task;
 use crate::worker::unlocked_io;
@@ -19,7 +20,7 @@ pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 
 /// The descriptor of the serving worker's channel, for its panic hook; -1 in a process
 /// that does not serve.
-static CHANNEL_FD: AtomicI32 = AtomicI32::new(-1);
+static SERVING_CHANNEL: AtomicI32 = AtomicI32::new(-1);
 
 thread_local! {
     /// True on the thread that serves: only its panics are the pool's business.
@@ -32,7 +33,7 @@ thread_local! {
 /// Runs in a forked child straight after `fork()`, and in a spawned child from
 /// `init()`.
 pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) -> i32 {
-    CHANNEL_FD.store(channel.as_fd().as_raw_fd(), Ordering::Relaxed);
+    SERVING_CHANNEL.store(channel.as_fd().as_raw_fd(), Ordering::Relaxed);
     SERVING_THREAD.with(|serving| serving.set(true));
     // The pool does not wait for this: it reads it in front of the first reply.
     if announce_readiness && let Err(error) = channel.send(&Reply::Ready) {
@@ -116,7 +117,7 @@ pub(crate) fn install_panic_hook() {
         let backtrace_wanted =
             std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         panic::set_hook(Box::new(move |info| {
-            let channel = CHANNEL_FD.load(Ordering::Relaxed);
+            let channel = SERVING_CHANNEL.load(Ordering::Relaxed);
             if channel < 0 || !SERVING_THREAD.with(Cell::get) {
                 return usual_report(info);
             }
@@ -151,36 +152,40 @@ fn send_panic(channel: RawFd, message: String) {
 }
 
 /// The start of a spawned worker, from `init()`: the parent handed it its end of the
-/// channel as standard input, the one descriptor `posix_spawn` passes without help. The
-/// worker moves it to a fresh descriptor and puts `/dev/null` in its place, as Python
-/// does for its workers' standard input.
+/// channel as descriptor 3.
 pub(crate) fn serve_spawned(name: &str) -> i32 {
     install_panic_hook();
-    match take_stdin() {
+    match take_channel() {
         Ok(channel) => {
             serve(name, Channel::from_stream(UnixStream::from(channel)), true)
         }
         Err(error) => {
-            let line = format!(
-                "{name}: cannot take the channel to the pool from standard input: {error}\n"
-            );
+            let line =
+                format!("{name}: cannot take the channel to the pool: {error}\n");
             unlocked_io::write_stderr(line.as_bytes());
             1
         }
     }
 }
 
-/// Takes the channel to the pool from standard input, where the pool put it, and puts
-/// `/dev/null` in its place.
-pub(crate) fn take_stdin() -> io::Result<OwnedFd> {
-    let channel = io::stdin().as_fd().try_clone_to_owned()?;
+/// Takes the channel to the pool from descriptor 3, where the parent put it, and, now
+/// that `main` has handed over, gives the process `/dev/null` as standard input. Code
+/// before `init()` had the parent's standard input, and may have used it.
+pub(crate) fn take_channel() -> io::Result<OwnedFd> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // Close-on-exec from now on: what this process starts must not hold the channel.
+    // SAFETY: descriptor 3 was put there for this process by the pool, and is taken once.
+    let channel = unsafe { OwnedFd::from_raw_fd(bootstrap::CHANNEL_FD) };
+    if let Err(error) = fcntl(&channel, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)) {
+        std::mem::forget(channel); // not ours: nothing was there to take
+        return Err(error.into());
+    }
     detach_stdin()?;
     Ok(channel)
 }
 
 /// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads
-/// its standard input must not steal the terminal's (or a spawned worker's channel's)
-/// bytes. `open(2)` and `dup2(2)` are async-signal-safe, and a path this short is
+/// its standard input must not steal the terminal's bytes. `open(2)` and `dup2(2)` are async-signal-safe, and a path this short is
 /// turned into a C string on the stack, without allocating.
 pub(crate) fn detach_stdin() -> io::Result<()> {
     nix::unistd::dup2_stdin(File::open("/dev/null")?)?;

@@ -27,6 +27,7 @@ pub struct TaskEntry {
 impl TaskEntry {
     /// Whether this entry is the one a request names: `path::to::f` for a task,
     /// `path::to::f()` for an initializer.
+    #[cfg(unix)]
     fn answers_to(&self, wanted: &str) -> bool {
         let name = (self.name)();
         match self.initializer {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(unix)]
 use crate::worker::error::PoolError;
 #[cfg(unix)]
-use crate::worker::unlocked_io;
+use crate::worker::{bootstrap, unlocked_io};
 
 /// What a fork does when the process has more than one thread. Set with
 /// `PoolBuilder::threaded_fork`.
@@ -52,10 +52,17 @@ pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
         });
     }
     if !WARNED.swap(true, Ordering::Relaxed) {
-        let line = format!(
-            "warning: this process has {threads} threads; a forked worker may deadlock \
-             (use spawn)\n"
-        );
+        let line = if bootstrap::current_process_name() == bootstrap::SERVER_NAME {
+            format!(
+                "warning: the fork server has {threads} threads (main started one before \
+                 forkspawn::init()); a worker may deadlock\n"
+            )
+        } else {
+            format!(
+                "warning: this process has {threads} threads; a forked worker may \
+                 deadlock (use spawn)\n"
+            )
+        };
         unlocked_io::write_stderr(line.as_bytes());
     }
     Ok(())

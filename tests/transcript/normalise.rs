@@ -12,8 +12,11 @@
 //!   process. Equal stays equal and different stays different: a run that gives two
 //!   processes the same address where the book shows two different ones fails, and so
 //!   does the opposite.
-//! - **Elapsed times** (`[ 1.00s]`) match when they differ by at most
-//!   [`SECONDS_TOLERANCE`].
+//! - **Elapsed times** (`[ 1.00s]`) are compared by how they move, line after line of one
+//!   process: a fresh run may run later than the book (work is slower on a busy machine,
+//!   and the lag adds up), but no step from one line to the next may be longer or
+//!   shorter than the book's by more than [`SECONDS_TOLERANCE`]. A sleep of 1 s made 2 s
+//!   is caught at its step; a machine that is slow all along is not a failure.
 //! - **Measurements** — a number with a unit of size, duration or count (`256.0 MiB`,
 //!   `412 µs`, `16391 faults`, a ratio `2.53×`) — match any number with the same unit: their digits vary
 //!   from run to run. What a measurement shows must be said in words on the line, which
@@ -26,9 +29,9 @@ use std::fmt::Write;
 
 use regex_lite::Regex;
 
-/// How far apart two elapsed times may be and still match. The book's programs sleep
-/// whole seconds, so this is loose enough for a busy machine and tight enough to tell 1
-/// s from 2 s.
+/// How much one step between two lines of a process may differ from the book's. The
+/// book's programs sleep whole seconds, so this is loose enough for the work between two
+/// lines on a busy machine and tight enough to tell a 1 s sleep from a 2 s one.
 pub const SECONDS_TOLERANCE: f64 = 0.5;
 
 /// A value that varies from run to run, renamed by its relations to the others.
@@ -84,16 +87,18 @@ impl Line {
         text
     }
 
-    /// Where both lines have an elapsed time at the same place and the two are close
-    /// enough, takes `expected`'s, so that only real differences remain.
-    fn align_seconds(&mut self, expected: &Line) {
+    /// Where both lines have an elapsed time at the same place, and the run's lag behind
+    /// the book changed by at most [`SECONDS_TOLERANCE`] since the process's previous
+    /// time (`lag`), takes `expected`'s, so that only real differences remain.
+    fn align_seconds(&mut self, expected: &Line, lag: &mut f64) {
         if self.pieces.len() != expected.pieces.len() {
             return;
         }
         for (mine, theirs) in self.pieces.iter_mut().zip(&expected.pieces) {
             if let (Piece::Seconds(a), Piece::Seconds(b)) = (&mut *mine, theirs)
-                && (*a - *b).abs() <= SECONDS_TOLERANCE
+                && (*a - *b - *lag).abs() <= SECONDS_TOLERANCE
             {
+                *lag = *a - *b;
                 *a = *b;
             }
         }
@@ -234,8 +239,9 @@ pub fn compare(expected: &str, actual: &str) -> Result<(), String> {
     let mut actual = normalise(actual);
     for (process, lines) in &mut actual.processes {
         if let Some(expected_lines) = expected.processes.get(process) {
+            let mut lag = 0.0;
             for (line, expected_line) in lines.iter_mut().zip(expected_lines) {
-                line.align_seconds(expected_line);
+                line.align_seconds(expected_line, &mut lag);
             }
         }
     }

@@ -1,0 +1,153 @@
+//! Starting this program again, for a spawned worker or a fork server, with exactly the
+//! descriptors it should have: its standard streams, as the parent's are, and its channel
+//! to the pool as descriptor [`CHANNEL_FD`]. Nothing else crosses, not even a descriptor
+//! the parent received without close-on-exec from the shell that started it — what
+//! CPython's spawn does with `close_fds=True` and `pass_fds`.
+//!
+//! `std::process::Command` cannot put a descriptor at a chosen number or close the rest
+//! without a `pre_exec` hook, which makes it fork instead of `posix_spawn`, at a cost that
+//! grows with the parent's memory. So this calls `posix_spawn(3)` itself, with two file
+//! actions: `dup2` the channel to [`CHANNEL_FD`], and close every descriptor above it.
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::libc;
+use nix::unistd::Pid;
+
+use crate::worker::bootstrap::{self, CHANNEL_FD};
+
+// ANCHOR: spawn
+/// Executes this program again with `flag_args` before the parent's own arguments, the
+/// environment without `env_remove`, and `channel` as descriptor [`CHANNEL_FD`].
+pub(crate) fn spawn_this_program(
+    flag_args: &[&str],
+    env_remove: &[String],
+    channel: BorrowedFd<'_>,
+) -> io::Result<Pid> {
+    // The running executable itself, not `argv[0]` (which may be any string) nor a search
+    // of PATH (which may find another program).
+    let program = c_string(std::env::current_exe()?.into_os_string())?;
+    let mut args = vec![program.clone()];
+    for arg in flag_args {
+        args.push(c_string((*arg).into())?);
+    }
+    // The parent's own command line, which code before `init()` sees again, as it would
+    // in Python.
+    for arg in bootstrap::program_args().into_iter().skip(1) {
+        args.push(c_string(arg)?);
+    }
+    let mut env = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        if !env_remove.iter().any(|removed| name == removed.as_str()) {
+            let mut entry = name;
+            entry.push("=");
+            entry.push(value);
+            env.push(c_string(entry)?);
+        }
+    }
+    // Moved out of the way first: were the channel descriptor 3 already, `dup2` onto
+    // itself would leave it close-on-exec.
+    let channel = fcntl(channel, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD + 1))?;
+    // SAFETY: just made, owned here.
+    let channel = unsafe {
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(channel)
+    };
+    let actions = FileActions::new()?;
+    actions.dup2(channel.as_fd(), CHANNEL_FD)?;
+    actions.close_from(CHANNEL_FD + 1)?;
+    spawn(&program, &args, &env, &actions)
+}
+// ANCHOR_END: spawn
+
+fn c_string(text: OsString) -> io::Result<CString> {
+    CString::new(text.into_vec())
+        .map_err(|_| io::Error::other("an argument holds a NUL byte"))
+}
+
+fn spawn(
+    program: &CString,
+    args: &[CString],
+    env: &[CString],
+    actions: &FileActions,
+) -> io::Result<Pid> {
+    let pointers = |strings: &[CString]| -> Vec<*mut libc::c_char> {
+        let mut pointers: Vec<*mut libc::c_char> =
+            strings.iter().map(|s| s.as_ptr().cast_mut()).collect();
+        pointers.push(std::ptr::null_mut());
+        pointers
+    };
+    let (argv, envp) = (pointers(args), pointers(env));
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: every pointer is to a NUL-terminated string that outlives the call, and
+    // both arrays end with a null pointer.
+    let error = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            program.as_ptr(),
+            &actions.0,
+            std::ptr::null(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    match error {
+        0 => Ok(Pid::from_raw(pid)),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// `posix_spawn_file_actions_t`, destroyed when dropped.
+struct FileActions(libc::posix_spawn_file_actions_t);
+
+impl FileActions {
+    fn new() -> io::Result<FileActions> {
+        // SAFETY: initialised by the call below before any other use.
+        let mut actions = unsafe { std::mem::zeroed() };
+        check(unsafe { libc::posix_spawn_file_actions_init(&mut actions) })?;
+        Ok(FileActions(actions))
+    }
+
+    fn dup2(&self, fd: BorrowedFd<'_>, to: i32) -> io::Result<()> {
+        let actions = (&raw const self.0).cast_mut();
+        // SAFETY: an initialised set of actions, and a descriptor open for the call.
+        check(unsafe {
+            libc::posix_spawn_file_actions_adddup2(actions, fd.as_raw_fd(), to)
+        })
+    }
+
+    /// Closes every descriptor from `from` up (glibc 2.34). Elsewhere, descriptors the
+    /// library opens are close-on-exec anyway; only strays from outside could cross.
+    fn close_from(&self, from: i32) -> io::Result<()> {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            let actions = (&raw const self.0).cast_mut();
+            // SAFETY: an initialised set of actions.
+            check(unsafe {
+                libc::posix_spawn_file_actions_addclosefrom_np(actions, from)
+            })
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        {
+            let _ = from;
+            Ok(())
+        }
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once.
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+    }
+}
+
+fn check(result: i32) -> io::Result<()> {
+    match result {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
