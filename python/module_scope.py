@@ -27,11 +27,20 @@ SHARED_LIST = ["Initial value"]
 say(f"[MODULE SCOPE] List({id(SHARED_LIST):#x}): {SHARED_LIST}")
 
 
+BOTH_RUNNING = None
+
+
+def remember(barrier):
+    global BOTH_RUNNING
+    BOTH_RUNNING = barrier
+
+
 def append_to_shared_list(count):
-    """Both workers get `count` 1: which worker takes which input is up to the pool."""
-    time.sleep(count)
-    say(f"[FUNC SCOPE] List({id(SHARED_LIST):#x}) initially : {SHARED_LIST}")
+    """Appends to the list and returns it as this worker sees it. The barrier holds each
+    task until the other runs too: each worker takes exactly one input."""
+    BOTH_RUNNING.wait(timeout=30)
     SHARED_LIST.append(f"Child process {count} update")
+    return list(SHARED_LIST)
 
 
 if __name__ == "__main__":
@@ -39,9 +48,12 @@ if __name__ == "__main__":
     say(f"CPython {platform.python_version()}, start method '{method}'")
     SHARED_LIST.append("Parent process update")
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        list(pool.map(append_to_shared_list, [1, 1]))
+    barrier = context.Barrier(2)
+    with ProcessPoolExecutor(2, context, initializer=remember, initargs=(barrier,)) as pool:
+        for seen in pool.map(append_to_shared_list, [1, 2]):
+            say(f"a worker saw: {seen}")
     say(f"List finally: {SHARED_LIST}")
+    del pool, barrier  # the barrier's semaphores go now, while the resource tracker runs
     # CPython keeps two helper processes until the interpreter exits, and they leave only
     # after it: the fork server (forkserver) and the resource tracker (spawn, forkserver).
     # The book's check, which insists that a run leaves no process behind, sees them

@@ -10,8 +10,8 @@
 //! listens on a file in a temporary directory, it needs no authentication key. Each
 //! request to fork carries the new worker's channel, passed with `SCM_RIGHTS`. The
 //! server answers with the worker's pid; the worker is the server's child, not the
-//! pool's, so the pool also asks the server to reap it, as CPython's
-//! `popen_forkserver.py` does.
+//! pool's, so the pool also asks the server to reap it. (CPython's server reaps on
+//! `SIGCHLD` instead, and writes each exit status into a pipe the pool holds per worker.)
 
 use std::io::{self, IoSlice, IoSliceMut, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
