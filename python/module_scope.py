@@ -9,6 +9,7 @@ Part of the book "Fork or Spawn" (chapter "Forkserver").
 """
 
 import multiprocessing
+import os
 import platform
 import sys
 import time
@@ -18,9 +19,14 @@ STARTED = time.monotonic()
 
 
 def say(text):
+    """One line in one write(2), so that lines of different processes never mix."""
     name = multiprocessing.current_process().name
     column = f"{name:<16}" if name == "MainProcess" else f"{name:>16}"
-    print(f"{column} [{time.monotonic() - STARTED:5.2f}s] {text}", flush=True)
+    line = f"{column} [{time.monotonic() - STARTED:5.2f}s] {text}\n"
+    try:
+        os.write(sys.stdout.fileno(), line.encode())
+    except BrokenPipeError:
+        pass  # piped into `head`: the reader has seen enough
 
 
 SHARED_LIST = ["Initial value"]

@@ -61,15 +61,25 @@ fn main() -> ExitCode {
     blocks.sort_by_key(|block| {
         !matches!(block.command, Command::Example { release: true, .. })
     });
+    // A benchmark's verdicts compare timings, which other work on the machine distorts:
+    // on a busy machine they are not checked, and the test list says why.
+    let has_benchmark = blocks.iter().any(is_benchmark);
+    let busy = (has_benchmark && !overwrite).then(busy_machine).flatten();
     let trials = blocks
         .into_iter()
         .map(|block| {
             let rewrites = Arc::clone(&rewrites);
-            let ignored = matches!(block.command, Command::NotRun { .. });
-            Trial::test(block.name(), move || {
-                check(&block, overwrite.then_some(&rewrites))
-            })
-            .with_ignored_flag(ignored)
+            let mut name = block.name();
+            let mut ignored = matches!(block.command, Command::NotRun { .. });
+            if let (true, Some(idle)) = (is_benchmark(&block), busy) {
+                name.push_str(&format!(
+                    " (not run: the machine is busy, {idle:.0}% idle; a benchmark's \
+                     verdicts need a quiet one)"
+                ));
+                ignored = true;
+            }
+            Trial::test(name, move || check(&block, overwrite.then_some(&rewrites)))
+                .with_ignored_flag(ignored)
         })
         .collect();
     let conclusion = libtest_mimic::run(&arguments, trials);
@@ -78,6 +88,34 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     conclusion.exit_code()
+}
+
+fn is_benchmark(block: &Block) -> bool {
+    matches!(block.command, Command::Example { release: true, .. })
+}
+
+/// How idle the CPUs were over half a second, in percent, if less than 80 %: other work
+/// is running. (This runs before any test, so the work is not the tests'.)
+fn busy_machine() -> Option<f64> {
+    fn idle_and_total() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal: idle and iowait are idle.
+        let idle = cpu.get(3)? + cpu.get(4).copied().unwrap_or(0);
+        Some((idle, cpu.iter().take(8).sum()))
+    }
+    let (idle_before, total_before) = idle_and_total()?;
+    std::thread::sleep(Duration::from_millis(500)); // a measurement window, not a wait
+    let (idle_after, total_after) = idle_and_total()?;
+    let total = total_after.checked_sub(total_before)?.max(1);
+    let idle = 100.0 * idle_after.saturating_sub(idle_before) as f64 / total as f64;
+    (idle < 80.0).then_some(idle)
 }
 
 fn book_blocks(book_src: &Path) -> Result<Vec<Block>, String> {
