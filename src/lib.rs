@@ -56,5 +56,6 @@ pub mod __private {
     pub use crate::worker::task::{
         InitOutcome, TASKS, TaskEntry, name_of, run_initializer, run_task,
     };
+    pub use crate::worker::wire::Bytes;
     pub use linkme;
 }

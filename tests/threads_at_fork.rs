@@ -45,6 +45,14 @@ fn main() {
         }
         trials.extend([
             Trial::test(
+                format!("{method}: NaN, infinities, u128, bytes and enums come back equal"),
+                move || values_json_cannot_carry_come_back_equal(method),
+            ),
+            Trial::test(
+                format!("{method}: a result that does not decode is the parent's error"),
+                move || a_result_that_does_not_decode_is_reported_as_such(method),
+            ),
+            Trial::test(
                 format!("{method}: two tasks written alike are never mistaken"),
                 move || two_tasks_written_alike_are_never_mistaken(method),
             ),
@@ -440,5 +448,91 @@ fn two_tasks_written_alike_are_never_mistaken(
     assert_eq!(pool.map(two, [1, 2, 3])?, [201, 202, 203]);
     assert_eq!(pool.map(one, [1, 2, 3])?, [101, 102, 103]);
     pool.shutdown()?;
+    Ok(())
+}
+
+fn square_root(x: f64) -> f64 {
+    x.sqrt()
+}
+
+fn echo<T>(value: T) -> T {
+    value
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Clone)]
+enum Shape {
+    Empty,
+    Pair(u128, i128),
+    Nested {
+        inner: Option<Box<Shape>>,
+        bytes: Vec<u8>,
+    },
+}
+
+/// Before, results crossed as JSON: NaN failed to decode, `u128` above 2^64 too, and the
+/// whole pool was torn down with "refused a request".
+fn values_json_cannot_carry_come_back_equal(method: StartMethod) -> Result<(), Failed> {
+    let mut pool = builder(method).workers(2).start()?;
+    let roots = pool.map(task!(square_root), [4.0, -1.0, f64::INFINITY])?;
+    assert_eq!(roots[0], 2.0);
+    assert!(roots[1].is_nan());
+    assert_eq!(roots[2], f64::INFINITY);
+    let floats = [f64::NEG_INFINITY, f64::MIN_POSITIVE, -0.0];
+    assert_eq!(pool.map(task!(echo::<f64>), floats)?, floats);
+    let big = [u128::MAX, 0, 1 << 100];
+    assert_eq!(pool.map(task!(echo::<u128>), big)?, big);
+    let shapes = [
+        Shape::Empty,
+        Shape::Pair(u128::MAX, i128::MIN),
+        Shape::Nested {
+            inner: Some(Box::new(Shape::Nested {
+                inner: None,
+                bytes: vec![0, 255, 7],
+            })),
+            bytes: (0..=255).collect(),
+        },
+    ];
+    assert_eq!(pool.map(task!(echo::<Shape>), shapes.clone())?, shapes);
+    pool.shutdown()?;
+    Ok(())
+}
+
+/// Serializes as a number, but accepts only odd ones back.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+#[serde(try_from = "u64")]
+struct Odd(u64);
+
+impl TryFrom<u64> for Odd {
+    type Error = String;
+    fn try_from(n: u64) -> Result<Odd, String> {
+        if n % 2 == 1 {
+            Ok(Odd(n))
+        } else {
+            Err(format!("{n} is even"))
+        }
+    }
+}
+
+fn twice(n: u64) -> Odd {
+    Odd(n * 2)
+}
+
+fn a_result_that_does_not_decode_is_reported_as_such(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let mut pool = builder(method).start()?;
+    let error = pool.map(task!(twice), [3_u64]).unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, PoolError::Decode { .. }), "{text}");
+    assert!(
+        text.starts_with("cannot decode the result of worker "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "while running threads_at_fork::twice on the 1st input: 6 is even"
+        ),
+        "{text}"
+    );
     Ok(())
 }

@@ -15,14 +15,14 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::PoolBuilder;
 use super::link::{Link, Received};
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
-use crate::worker::channel::{self, Reply, Request};
+use crate::worker::channel::{self, Bytes, Reply, Request};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::task::{Initializer, Task};
+use crate::worker::wire;
 use crate::worker::{self, bootstrap};
 
 /// Numbers workers across all pools of this process, as Python's `_process_counter`
@@ -184,7 +184,7 @@ impl Pool {
         };
         for index in 0..self.workers.len() {
             let name = format!("{}()", initializer.name());
-            self.send(index, &name, Value::Null, stage.clone())?;
+            self.send(index, &name, Bytes::default(), stage.clone())?;
         }
         for index in 0..self.workers.len() {
             let (stage, output) = self.wait_for(index)?;
@@ -223,10 +223,9 @@ impl Pool {
                     input: position + 1,
                 };
                 let input =
-                    serde_json::to_value(input).map_err(|e| PoolError::Refused {
-                        worker: self.workers[index].name.clone(),
+                    wire::encode(&input).map_err(|reason| PoolError::Encode {
                         stage: stage.clone(),
-                        reason: format!("cannot encode the input: {e}"),
+                        reason,
                     })?;
                 self.send(index, task.name(), input, stage)?;
             }
@@ -253,7 +252,7 @@ impl Pool {
         &mut self,
         index: usize,
         task: &str,
-        input: Value,
+        input: Bytes,
         stage: Stage,
     ) -> Result<(), PoolError> {
         let worker = &mut self.workers[index];
@@ -285,7 +284,7 @@ impl Pool {
     fn next_reply(
         &mut self,
         busy: &[usize],
-    ) -> Result<(usize, Stage, Value), PoolError> {
+    ) -> Result<(usize, Stage, Bytes), PoolError> {
         loop {
             let index = self.next_readable(busy)?;
             if let Some((stage, output)) = self.receive_from(index)? {
@@ -296,7 +295,7 @@ impl Pool {
     // ANCHOR_END: next_reply
 
     /// Waits for the reply of one busy worker.
-    fn wait_for(&mut self, index: usize) -> Result<(Stage, Value), PoolError> {
+    fn wait_for(&mut self, index: usize) -> Result<(Stage, Bytes), PoolError> {
         let (_, stage, output) = self.next_reply(&[index])?;
         Ok((stage, output))
     }
@@ -306,7 +305,7 @@ impl Pool {
     fn receive_from(
         &mut self,
         index: usize,
-    ) -> Result<Option<(Stage, Value)>, PoolError> {
+    ) -> Result<Option<(Stage, Bytes)>, PoolError> {
         let worker = &mut self.workers[index];
         let State::Busy { link, stage, .. } = &mut worker.state else {
             unreachable!("only busy workers are read from")
@@ -433,12 +432,13 @@ impl Pool {
         &self,
         index: usize,
         stage: Stage,
-        output: Value,
+        output: Bytes,
     ) -> Result<T, PoolError> {
-        serde_json::from_value(output).map_err(|e| PoolError::Refused {
+        // The parent's own failure, not the worker's: its result did not fit `T`.
+        wire::decode(&output).map_err(|reason| PoolError::Decode {
             worker: self.workers[index].name.clone(),
             stage,
-            reason: format!("cannot decode the result: {e}"),
+            reason,
         })
     }
 

@@ -1,5 +1,5 @@
-//! The pipe between the pool and one worker: a Unix socket pair carrying one JSON
-//! message a line.
+//! The pipe between the pool and one worker: a Unix socket pair carrying one message a
+//! frame — a 4-byte length, then the message in CBOR.
 //!
 //! A forked worker inherits a copy of *every* descriptor of its parent, the other
 //! workers' sockets included. A worker holding a sibling's socket keeps that sibling
@@ -7,7 +7,7 @@
 //! made here is therefore listed in [`OPEN_SOCKETS`], and a forked worker closes all of
 //! them but its own ([`ForkGuard`]).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -15,21 +15,21 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// What the pool asks of a worker.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Request {
-    /// Run the task (or initializer) of this name on this input.
-    Run { task: String, input: Value },
+    /// Run the task (or initializer) of this name on this input, encoded in CBOR.
+    Run { task: String, input: Bytes },
 }
 
 /// What a worker answers. A worker sends `Ready` once, then one reply per request.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Reply {
     Ready,
+    /// The task's result, encoded in CBOR.
     Done {
-        output: Value,
+        output: Bytes,
     },
     /// The task panicked; the worker exits after sending this.
     Panicked {
@@ -39,6 +39,18 @@ pub(crate) enum Reply {
     Refused {
         reason: String,
     },
+}
+
+pub(crate) use crate::worker::wire::Bytes;
+
+/// One message as a frame: its length, then the message, in one buffer, so that it is
+/// written in one call and never interleaved with another.
+pub(crate) fn frame<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+    let mut framed = vec![0; 4];
+    ciborium::into_writer(message, &mut framed).map_err(io::Error::other)?;
+    let length = u32::try_from(framed.len() - 4).map_err(io::Error::other)?;
+    framed[..4].copy_from_slice(&length.to_le_bytes());
+    Ok(framed)
 }
 
 /// Descriptors of every pool socket this process holds.
@@ -146,20 +158,24 @@ impl Channel {
         Channel::new(socket)
     }
 
-    /// Sends one message as one line, in one write, so that it is never interleaved.
+    /// Sends one message as one frame, in one write, so that it is never interleaved.
     pub(crate) fn send<T: Serialize>(&mut self, message: &T) -> io::Result<()> {
-        let mut line = serde_json::to_vec(message)?;
-        line.push(b'\n');
-        (&self.socket.get_ref().0).write_all(&line)
+        (&self.socket.get_ref().0).write_all(&frame(message)?)
     }
 
-    /// Receives one message; `None` when the other end is closed.
+    /// Receives one message; `None` when the other end is closed between messages.
     pub(crate) fn receive<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
-        let mut line = String::new();
-        if self.socket.read_line(&mut line)? == 0 {
-            return Ok(None);
+        let mut length = [0; 4];
+        match self.socket.read_exact(&mut length) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
         }
-        Ok(Some(serde_json::from_str(&line)?))
+        let mut message = vec![0; u32::from_le_bytes(length) as usize];
+        self.socket.read_exact(&mut message)?;
+        ciborium::from_reader(&message[..])
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
     /// Tells the other end that nothing more will be sent: it reads end-of-file, while

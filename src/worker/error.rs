@@ -118,6 +118,14 @@ pub enum PoolError {
         stage: Stage,
         reason: String,
     },
+    /// The input at this stage could not be encoded (its `Serialize` failed).
+    Encode { stage: Stage, reason: String },
+    /// The worker's result could not be decoded into the type the task returns.
+    Decode {
+        worker: String,
+        stage: Stage,
+        reason: String,
+    },
     /// Talking to the worker failed.
     Channel {
         worker: String,
@@ -191,6 +199,17 @@ impl fmt::Display for PoolError {
             PoolError::ThreadedFork { threads: None } => write!(
                 f,
                 "refusing to fork: this platform cannot tell how many threads run"
+            ),
+            PoolError::Encode { stage, reason } => {
+                write!(f, "cannot encode the input {stage}: {reason}")
+            }
+            PoolError::Decode {
+                worker,
+                stage,
+                reason,
+            } => write!(
+                f,
+                "cannot decode the result of worker {worker} {stage}: {reason}"
             ),
             PoolError::Broken => write!(f, "the pool is broken by an earlier failure"),
         }

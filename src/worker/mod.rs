@@ -14,6 +14,7 @@ mod serve;
 pub(crate) mod task;
 pub(crate) mod threads;
 pub(crate) mod unlocked_io;
+pub(crate) mod wire;
 
 #[cfg(unix)]
 pub(crate) use serve::{

@@ -11,7 +11,7 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::worker::bootstrap;
-use crate::worker::channel::{Channel, Reply, Request};
+use crate::worker::channel::{self, Bytes, Channel, Reply, Request};
 use crate::worker::task;
 use crate::worker::unlocked_io;
 
@@ -72,13 +72,13 @@ fn leave(name: &str, error: &io::Error) -> i32 {
 // ANCHOR_END: serve
 
 /// Runs one request; `None` if it panicked.
-fn run(task: &str, input: serde_json::Value) -> Option<Reply> {
+fn run(task: &str, input: Bytes) -> Option<Reply> {
     let Some(entry) = task::find(task) else {
         return Some(Reply::Refused {
             reason: format!("this program has no task named `{task}`"),
         });
     };
-    match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(input))) {
+    match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(&input))) {
         Ok(Ok(output)) => Some(Reply::Done { output }),
         Ok(Err(reason)) => Some(Reply::Refused { reason }),
         Err(payload) => {
@@ -141,14 +141,13 @@ pub(crate) fn install_panic_hook() {
 /// Sends a `Panicked` reply with `write(2)`: the hook may run at any point of the serve
 /// loop, so it writes one whole line of its own rather than use the loop's `Channel`.
 fn send_panic(channel: RawFd, message: String) {
-    let Ok(mut line) = serde_json::to_vec(&Reply::Panicked { message }) else {
+    let Ok(frame) = channel::frame(&Reply::Panicked { message }) else {
         return;
     };
-    line.push(b'\n');
     // SAFETY: the channel stays open while the worker serves, and the hook runs only on
     // the serving thread.
     let channel = unsafe { BorrowedFd::borrow_raw(channel) };
-    let _ = unlocked_io::write_all(channel, &line);
+    let _ = unlocked_io::write_all(channel, &frame);
 }
 
 /// The start of a spawned worker, from `init()`: the parent handed it its end of the
@@ -212,7 +211,8 @@ mod tests {
     #[test]
     fn a_panic_payload_that_panics_when_dropped_is_never_dropped() {
         let task = crate::task!(explode);
-        assert!(run(task.name(), serde_json::json!(1)).is_none());
+        let input = crate::worker::wire::encode(&1_u64).unwrap();
+        assert!(run(task.name(), input).is_none());
     }
 
     #[test]

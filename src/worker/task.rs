@@ -11,9 +11,9 @@
 use std::fmt::Display;
 use std::marker::PhantomData;
 
+use crate::worker::wire::{self, Bytes};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// One row of the program's task table: the function's name, whether it is an
 /// initializer, and a function that decodes the input, calls it and encodes its result.
@@ -21,7 +21,7 @@ use serde_json::Value;
 pub struct TaskEntry {
     pub name: fn() -> &'static str,
     pub initializer: bool,
-    pub run: fn(Value) -> Result<Value, String>,
+    pub run: fn(&Bytes) -> Result<Bytes, String>,
 }
 
 impl TaskEntry {
@@ -109,7 +109,7 @@ impl Initializer {
 /// Names a function `fn(I) -> O` as a [`Task`] and enters it into the program's task
 /// table.
 ///
-/// Inputs and results cross between processes as JSON, so `I` and `O` implement serde's
+/// Inputs and results cross between processes as CBOR, so `I` and `O` implement serde's
 /// traits. Only a path is accepted, not a closure: like Python's pickle, the pool sends
 /// a name, and a closure has none.
 #[macro_export]
@@ -146,15 +146,14 @@ macro_rules! initializer {
 
 /// Decodes a task's input, calls it and encodes its result.
 #[doc(hidden)]
-pub fn run_task<I, O>(function: fn(I) -> O, input: Value) -> Result<Value, String>
+pub fn run_task<I, O>(function: fn(I) -> O, input: &Bytes) -> Result<Bytes, String>
 where
     I: DeserializeOwned,
     O: Serialize,
 {
-    let input = serde_json::from_value(input)
-        .map_err(|e| format!("cannot decode input: {e}"))?;
-    serde_json::to_value(function(input))
-        .map_err(|e| format!("cannot encode result: {e}"))
+    let input =
+        wire::decode(input).map_err(|e| format!("cannot decode the input: {e}"))?;
+    wire::encode(&function(input)).map_err(|e| format!("cannot encode the result: {e}"))
 }
 
 /// What an initializer may return: nothing, or a `Result` whose error is shown to the
@@ -178,8 +177,8 @@ impl<E: Display> InitOutcome for Result<(), E> {
 
 /// Calls an initializer and encodes its outcome as `Result<(), String>`.
 #[doc(hidden)]
-pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Value, String> {
-    serde_json::to_value(function().into_result()).map_err(|e| e.to_string())
+pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Bytes, String> {
+    wire::encode(&function().into_result())
 }
 
 /// Finds a task or initializer of this program by its qualified name.
