@@ -64,6 +64,10 @@ struct Args {
     /// workers itself, and how they ended is lost
     #[arg(long)]
     ignore_sigchld: bool,
+    /// Read all of standard input before `forkspawn::init()`, in every process that
+    /// runs `main`, and say how many bytes came
+    #[arg(long)]
+    read_stdin: bool,
 }
 
 // ANCHOR: task
@@ -98,6 +102,12 @@ fn failure() -> Failure {
 // ANCHOR: main
 fn main() -> ExitCode {
     let args: Args = forkspawn::instruments::cli::parse_args();
+    if args.read_stdin {
+        // Code before `init()` owns standard input, in the parent and in a spawned worker.
+        let mut input = Vec::new();
+        let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input);
+        say!("read {} bytes of standard input", read.unwrap_or(0));
+    }
     if args.fail != Failure::ForgetInit {
         forkspawn::init();
     }

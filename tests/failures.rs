@@ -380,3 +380,26 @@ fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
         outcome.output
     );
 }
+
+/// Code before `init()` may read standard input: a spawned worker's is the parent's, not
+/// its channel. Before, the worker read the pool's first request there, and both hung.
+#[test]
+fn code_before_init_may_read_standard_input() {
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ] {
+        let outcome = run("worker_failure", &[method.as_str(), "--read-stdin"]);
+        let context = format!("{method}:\n{}", outcome.output);
+        assert!(outcome.status.success(), "{context}");
+        assert!(
+            outcome.output.contains("squares: [1, 4, 9, 16]"),
+            "{context}"
+        );
+        assert!(
+            outcome.output.contains("read 0 bytes of standard input"),
+            "{context}"
+        );
+    }
+}

@@ -1,5 +1,7 @@
-//! Fork in a multi-threaded process, and waits that must end: the pool's own guarantees,
-//! tested in this process, which has threads (the test runner's and the hammering ones).
+//! The pool's reliability, case by case: fork in a multi-threaded process, waits that
+//! must end, panics that must not escape, values that must come back equal, names that
+//! must not be confused, a server or a worker that dies. Tested in this process, which
+//! has threads (the test runner's and the hammering ones).
 //!
 //! This test has its own `main` (`harness = false`) because a spawned worker is this
 //! program executed again: `main` must call `forkspawn::init()` before anything else.
@@ -210,7 +212,7 @@ fn a_task_that_never_returns_times_out(method: StartMethod) -> Result<(), Failed
     assert_eq!(*waited, timeout);
     assert!(matches!(stage, Stage::Task { input: 1, .. }), "{error}");
     let text = error.to_string();
-    let expected = "timed out after 300ms while running threads_at_fork::never_returns on the 1st input";
+    let expected = "timed out after 300ms while running reliability::never_returns on the 1st input";
     assert!(text.ends_with(expected), "{text}");
     assert_all_gone(&pids)
 }
@@ -237,7 +239,7 @@ fn an_initializer_that_never_returns_times_out(
         "{text}"
     );
     assert!(
-        text.ends_with("in the initializer threads_at_fork::never_returns_either()"),
+        text.ends_with("in the initializer reliability::never_returns_either()"),
         "{text}"
     );
     Ok(())
@@ -437,13 +439,13 @@ fn task_of_two() -> forkspawn::Task<u64, u64> {
 }
 
 /// Both are written `task!(f)` in the same module. Before, both were named
-/// `threads_at_fork::f`, and mapping `two::f` ran `one::f`.
+/// `reliability::f`, and mapping `two::f` ran `one::f`.
 fn two_tasks_written_alike_are_never_mistaken(
     method: StartMethod,
 ) -> Result<(), Failed> {
     let (one, two) = (task_of_one(), task_of_two());
-    assert_eq!(one.name(), "threads_at_fork::one::f");
-    assert_eq!(two.name(), "threads_at_fork::two::f");
+    assert_eq!(one.name(), "reliability::one::f");
+    assert_eq!(two.name(), "reliability::two::f");
     let mut pool = builder(method).workers(2).start()?;
     assert_eq!(pool.map(two, [1, 2, 3])?, [201, 202, 203]);
     assert_eq!(pool.map(one, [1, 2, 3])?, [101, 102, 103]);
@@ -529,9 +531,7 @@ fn a_result_that_does_not_decode_is_reported_as_such(
         "{text}"
     );
     assert!(
-        text.ends_with(
-            "while running threads_at_fork::twice on the 1st input: 6 is even"
-        ),
+        text.ends_with("while running reliability::twice on the 1st input: 6 is even"),
         "{text}"
     );
     Ok(())
