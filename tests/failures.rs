@@ -20,10 +20,13 @@ use nix::unistd::Pid;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// Runs a chapter's program as a reader who has not set `RUST_BACKTRACE` (or set it to 0):
+/// these tests check the one-line reports; the test below checks the other case.
 fn run(example: &str, args: &[&str]) -> common::Outcome {
     let program = common::example_path(example, false).unwrap();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    common::run(&program, &args, LIMIT).unwrap_or_else(|e| panic!("{e}"))
+    let env = [("RUST_BACKTRACE", "0")];
+    common::run_with_env(&program, &args, &env, LIMIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The lines that start with `error:`; there must be exactly one from the parent.

@@ -107,6 +107,22 @@ mod reading_the_book {
     }
 
     #[test]
+    fn reads_variables_set_before_the_command() {
+        let blocks = blocks_of(
+            "```console\n$ RUST_BACKTRACE=0 A_B=x cargo run -q --example demo -- fork\nout\n```\n",
+        )
+        .unwrap();
+        assert_eq!(
+            blocks[0].env,
+            [
+                ("RUST_BACKTRACE".into(), "0".into()),
+                ("A_B".into(), "x".into())
+            ]
+        );
+        assert!(matches!(blocks[0].command, Command::Example { .. }));
+    }
+
+    #[test]
     fn reads_a_python_run() {
         let blocks =
             blocks_of("```console\n$ python3 python/demo.py fork\nout\n```\n").unwrap();

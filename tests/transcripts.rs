@@ -157,7 +157,12 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
     let _shared =
         (!release).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     let work_dir = common::WorkDir::new()?;
-    let outcome = common::run_in(&work_dir, &program, &args, &[], TIME_LIMIT)?;
+    let env: Vec<(&str, &str)> = block
+        .env
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let outcome = common::run_in(&work_dir, &program, &args, &env, TIME_LIMIT)?;
     if outcome.output.contains('\x1b') {
         return Err("the program wrote terminal escape codes into a pipe".into());
     }

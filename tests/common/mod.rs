@@ -198,9 +198,8 @@ pub fn run_in(
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(writer)
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LOG")
-            .env_remove("CLICOLOR_FORCE")
+            // The environment as it is, as a reader's would be (`RUST_BACKTRACE=1`
+            // included), and what the caller adds.
             .envs(env.iter().copied())
             .current_dir(dir.path())
             .process_group(0)

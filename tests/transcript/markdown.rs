@@ -50,6 +50,9 @@ pub struct Block {
     /// The command line as written, `$ …`.
     pub command_line: String,
     pub command: Command,
+    /// Variables set on the command line before the command (`$ RUST_BACKTRACE=0 cargo
+    /// run …`), added to the environment the run inherits.
+    pub env: Vec<(String, String)>,
     /// Everything after the command line: what the run printed.
     pub expected: String,
     /// Index of the first and one past the last line of `expected` in the file.
@@ -123,7 +126,14 @@ fn parse_block(
     first: usize,
 ) -> Result<Block, String> {
     let place = format!("{}:{line}", file.display());
-    let command_line = body.first().copied().unwrap_or_default();
+    let written = body.first().copied().unwrap_or_default();
+    let (env, rest) = split_env(written);
+    let unprefixed = format!("$ {rest}");
+    let command_line = if env.is_empty() {
+        written
+    } else {
+        unprefixed.as_str()
+    };
     let command = if let Some(reason) = command_line.strip_prefix(NOT_RUN_MARKER) {
         Command::NotRun {
             reason: reason.trim().to_owned(),
@@ -178,12 +188,30 @@ fn parse_block(
     Ok(Block {
         file: file.to_owned(),
         line,
-        command_line: command_line.to_owned(),
+        command_line: written.to_owned(),
         command,
+        env,
         expected,
         body: (first + 1.min(body.len()), first + body.len()),
         indent: String::new(),
     })
+}
+
+/// The `NAME=value` words in front of a command, and the rest of the line.
+fn split_env(line: &str) -> (Vec<(String, String)>, &str) {
+    let mut env = Vec::new();
+    let mut rest = line.strip_prefix("$ ").unwrap_or(line);
+    while let Some((word, after)) = rest.split_once(' ')
+        && let Some((name, value)) = word.split_once('=')
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        env.push((name.to_owned(), value.to_owned()));
+        rest = after;
+    }
+    (env, rest)
 }
 
 /// Arguments are split on spaces and passed as they are: no shell syntax.
