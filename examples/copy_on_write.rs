@@ -159,8 +159,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let mut pool = Pool::new(args.method, 1)?;
+    // Until `Pool::new` returns: a spawned worker's own start (the new program's loading
+    // and `main` up to `init()`) comes after, while the parent goes on.
     say!(
-        "starting the worker took {} µs",
+        "Pool::new returned after {} µs",
         started.elapsed().as_micros()
     );
     pool.map(task!(write_share), [args.write_percent])?

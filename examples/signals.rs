@@ -138,7 +138,7 @@ fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {
     sleep.kill()?;
     sleep.wait()?;
     let (raw, summary) = seen?;
-    say!("`sleep`, started by Command (posix_spawn, then exec):");
+    say!("`sleep`, started by Command (posix_spawn, which execs it):");
     say!("{raw}");
     say!("{summary}");
     Ok(())

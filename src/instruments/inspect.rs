@@ -30,7 +30,9 @@ impl fmt::Display for Mib {
 /// How much memory a process uses, three ways.
 #[derive(Clone, Copy, Debug)]
 pub struct MemoryUsage {
-    /// Resident set size: every page the process can touch without a fault, shared or not.
+    /// Resident set size: every page that is in memory and mapped into the process, shared
+    /// or not. (Mapped is not writable without a fault: a page shared copy-on-write is
+    /// counted here, and the first write to it still faults.)
     /// Adding up the RSS of processes that share pages counts those pages more than once.
     pub rss: Mib,
     /// Proportional set size: each page divided by the number of processes that map it.
