@@ -1,0 +1,74 @@
+"""Copy-on-write in CPython: a forked worker that only *reads* still copies pages.
+
+    python3 python/refcount_cow.py
+
+The parent builds half a million small tuples, then forks four times. Each child does one
+thing and reports how much of the parent's memory it had to copy (its private dirty memory,
+from /proc/self/smaps_rollup, before and after): read every object, or run the garbage
+collector; with and without gc.freeze() in the parent before the fork. Part of the book
+"Fork or Spawn" (chapter "Copy-on-write").
+"""
+
+import gc
+import os
+import platform
+import sys
+
+OBJECTS = 500_000
+
+
+def say(text):
+    os.write(sys.stdout.fileno(), f"{text}\n".encode())
+
+
+def private_dirty_mib():
+    with open("/proc/self/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def share(copied, data):
+    if copied > data / 2:
+        return "most of it"
+    if copied < data / 10:
+        return "almost none of it"
+    return "some of it"
+
+
+def in_a_child(work):
+    """Forks; the child does `work` and sends back how many MiB it copied."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        before = private_dirty_mib()
+        work()
+        os.write(writer, f"{private_dirty_mib() - before}".encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as answer:
+        copied = float(answer.read())
+    os.waitpid(pid, 0)
+    return copied
+
+
+def read_everything():
+    return sum(len(item) for item in DATA)
+
+
+if __name__ == "__main__":
+    say(f"CPython {platform.python_version()}")
+    gc.disable()  # no collection at a moment of its own choosing in a child
+    before = private_dirty_mib()
+    DATA = [(i, str(i)) for i in range(OBJECTS)]
+    data = private_dirty_mib() - before
+    say(f"the parent holds {OBJECTS} tuples: {data:.0f} MiB")
+    for frozen in (False, True):
+        if frozen:
+            gc.freeze()
+            say("gc.freeze(): the collector will leave them alone")
+        for name, work in (("reads every object", read_everything), ("runs gc.collect()", gc.collect)):
+            copied = in_a_child(work)
+            say(f"  a child that {name}: copied {copied:.0f} MiB, {share(copied, data)}")
