@@ -3,7 +3,8 @@
     python3 python/module_scope.py fork|spawn|forkserver
 
 A list at module scope; the parent appends to it, then two workers of a ProcessPoolExecutor
-each append to their own view of it. Every line starts with the process's name and the
+each append to their own view of it. (Its address is not printed: two workers forked from one
+server may or may not place it alike, so it would say nothing.) Every line starts with the process's name and the
 seconds since this module was first run in that process, as the Rust program's `say!` does.
 Part of the book "Fork or Spawn" (chapter "Forkserver").
 """
@@ -30,7 +31,7 @@ def say(text):
 
 
 SHARED_LIST = ["Initial value"]
-say(f"[MODULE SCOPE] List({id(SHARED_LIST):#x}): {SHARED_LIST}")
+say(f"[MODULE SCOPE] list: {SHARED_LIST}")
 
 
 BOTH_RUNNING = None
