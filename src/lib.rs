@@ -1,12 +1,15 @@
 //! # forkspawn
 //!
-//! A small process pool with two ways to start a worker, written to be read beside the
+//! A small process pool with three ways to start a worker, written to be read beside the
 //! book *Fork or Spawn*:
 //!
 //! - **fork** copies the running parent: the worker starts with the parent's memory, descriptors,
 //!   signal dispositions and address layout, and never runs `main`;
 //! - **spawn** executes the program again from the start: the worker runs `main` up to
-//!   [`init()`], which turns it into a worker and never returns.
+//!   [`init()`], which turns it into a worker and never returns;
+//! - **forkserver** forks the worker from a small server, itself started by spawn and
+//!   stopped at [`init()`]: the worker has the state `main` built before `init()`, and
+//!   none of the parent's.
 //!
 //! ```no_run
 //! # extern crate forkspawn;

@@ -1,4 +1,4 @@
-//! Failures under both start methods: a worker that dies, a bad command line, and a
+//! Failures under every start method: a worker that dies, a bad command line, and a
 //! parent that is killed. Each case runs a chapter's program with a time limit: a hung
 //! child fails the test.
 

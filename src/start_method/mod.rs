@@ -58,7 +58,7 @@ impl StartMethod {
     }
 
     /// Whether this build of the library can start workers this way. Fork exists on Unix
-    /// only; this library's spawn is written for Unix too (see `unsupported.rs`).
+    /// only; this library's spawn is written for Unix too (see `start_method/unsupported.rs`).
     pub fn is_available(self) -> bool {
         cfg!(unix)
     }
