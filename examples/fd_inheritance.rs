@@ -43,6 +43,18 @@ fn open_descriptors() -> Result<Vec<inspect::Descriptor>, String> {
     Ok(all)
 }
 
+/// Closes every descriptor above the standard streams that this program was started
+/// with. Terminals, editors and CI runners leave different ones open; without this the
+/// numbers below, and the list itself, would depend on what launched the program.
+fn close_what_the_launcher_left() {
+    if let Ok(inherited) = inspect::open_descriptors(std::process::id()) {
+        for descriptor in inherited.iter().filter(|d| d.fd > 2) {
+            // The directory handle that read the list is already closed: EBADF, ignored.
+            let _ = nix::unistd::close(descriptor.fd);
+        }
+    }
+}
+
 // ANCHOR: list
 /// Prints every descriptor this process holds but the standard streams, as the kernel
 /// lists them in `/proc/self/fd`.
@@ -104,6 +116,7 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
+    close_what_the_launcher_left();
     let args: Args = forkspawn::instruments::cli::parse_args();
     forkspawn::instruments::cli::exit_code(run(args.method))
 }
