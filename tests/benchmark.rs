@@ -38,6 +38,8 @@ fn json_has_a_row_per_method_and_size_with_the_promised_fields() {
         "python-spawn",
         "python-forkserver",
         "forkserver-held",
+        "raw-fork-call",
+        "raw-fork-exit-wait",
     ];
     for row in rows {
         assert!(methods.contains(&row["method"].as_str().unwrap()), "{row}");

@@ -3,6 +3,7 @@
 
 use std::ffi::CStr;
 use std::io;
+use std::time::{Duration, Instant};
 
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, posix_spawn};
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -30,6 +31,36 @@ pub fn posix_spawn_and_wait(program: &CStr) -> io::Result<()> {
 }
 // ANCHOR_END: floors
 
+// ANCHOR: split
+/// The bare fork cycle of [`fork_and_wait`], cut in two.
+#[derive(Clone, Copy, Debug)]
+pub struct ForkCycle {
+    /// From calling `fork()` to its return in the parent: the kernel copying the parent's
+    /// page tables and marking its pages copy-on-write.
+    pub fork: Duration,
+    /// From there to `waitpid()`'s return: the child runs, calls `_exit`, and the kernel
+    /// tears down its copy of the mappings before it reports the child gone.
+    pub exit_and_wait: Duration,
+}
+
+/// [`fork_and_wait`], timing its two halves.
+pub fn fork_and_wait_split() -> io::Result<ForkCycle> {
+    let started = Instant::now();
+    // SAFETY: the child calls only `_exit`, which is async-signal-safe.
+    match unsafe { fork() }? {
+        ForkResult::Child => unsafe { nix::libc::_exit(0) },
+        ForkResult::Parent { child } => {
+            let forked = Instant::now();
+            expect_success(waitpid(child, None)?)?;
+            Ok(ForkCycle {
+                fork: forked - started,
+                exit_and_wait: forked.elapsed(),
+            })
+        }
+    }
+}
+// ANCHOR_END: split
+
 fn expect_success(status: WaitStatus) -> io::Result<()> {
     match status {
         WaitStatus::Exited(_, 0) => Ok(()),
@@ -44,6 +75,8 @@ mod tests {
     #[test]
     fn both_floors_start_and_reap_a_process() {
         fork_and_wait().unwrap();
+        let cycle = fork_and_wait_split().unwrap();
+        assert!(cycle.fork > Duration::ZERO && cycle.exit_and_wait > Duration::ZERO);
         posix_spawn_and_wait(c"/bin/true").unwrap();
         assert!(posix_spawn_and_wait(c"/bin/false").is_err());
     }

@@ -21,6 +21,8 @@
 //!   `412 µs`, `16391 faults`, a ratio `2.53×`) — match any number with the same unit: their digits vary
 //!   from run to run. What a measurement shows must be said in words on the line, which
 //!   the program derives from the numbers and the check compares exactly.
+//!   A size written as an adjective (`a 32-MiB parent`) is a setting, not a measurement:
+//!   the pattern does not match it, and it is compared exactly.
 //! - **Spacing** inside a line does not count: right-aligned columns move as the digits
 //!   change.
 
