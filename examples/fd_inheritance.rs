@@ -78,10 +78,31 @@ fn list_descriptors(_: ()) -> Result<(), String> {
             }
         })
         .collect();
-    say!("open descriptors: {}", listed.join(", "));
+    say_in_lines("open descriptors:", listed);
     Ok(())
 }
 // ANCHOR_END: list
+
+/// Says `title` and the entries, a few per line, so that every line fits the book's width.
+fn say_in_lines(title: &str, entries: Vec<String>) {
+    let mut lines = vec![title.to_owned()];
+    let count = entries.len();
+    for (i, mut entry) in entries.into_iter().enumerate() {
+        if i + 1 < count {
+            entry.push(',');
+        }
+        let line = lines.last_mut().expect("one line at least");
+        if line.len() + entry.len() > 64 {
+            lines.push(format!("  {entry}"));
+        } else {
+            line.push(' ');
+            line.push_str(&entry);
+        }
+    }
+    for line in lines {
+        say!("{line}");
+    }
+}
 
 /// Closes descriptor `fd` in this process, if it is open here.
 fn close_descriptor(fd: i32) -> String {

@@ -28,7 +28,7 @@ use forkspawn::{Pool, PoolError, StartMethod, say, task};
 /// The "module scope" list. It is created, and announces itself, the first time any
 /// code in this process touches it.
 static MODULE_SCOPE_LIST: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| {
-    let list = vec!["Initial value".to_owned()];
+    let list = vec!["initial".to_owned()];
     say!(
         "[MODULE SCOPE] List(id: {:p}) initially: {list:?}",
         list_id()
@@ -55,7 +55,7 @@ fn append_to_shared_list(count: u64) {
     thread::sleep(Duration::from_secs(count));
     let mut list = list();
     say!("[FUNC SCOPE] List({:p}) initially : {list:?}", list_id());
-    list.push(format!("Child process {count} update"));
+    list.push(format!("from worker {count}"));
     say!("Updated List(id: {:p}) {list:?}", list_id());
 }
 // ANCHOR_END: task
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
 fn run(method: StartMethod) -> Result<(), PoolError> {
     {
         let mut list = list();
-        list.push("Parent process update".to_owned());
+        list.push("from the parent".to_owned());
         say!("Updated List(id: {:p}): {list:?}", list_id());
     } // The lock is released here, before any fork: a child must not inherit it held.
     let mut pool = Pool::new(method, 2)?;

@@ -39,7 +39,7 @@ static ON_THE_HEAP: OnceLock<Box<u64>> = OnceLock::new();
 fn layout() -> String {
     let stack = inspect::stack_start(std::process::id()).unwrap_or(0);
     format!(
-        "program {:p}, heap {:p}, libc {:p}, stack {:#x}",
+        "code {:p}, heap {:p}, libc {:p}, stack {:#x}",
         &IN_THE_PROGRAM,
         ON_THE_HEAP
             .get()

@@ -389,12 +389,13 @@ struct Phases {
     faults: [i64; 2],
 }
 
-/// The median of several timings of each method. The runs are interleaved — each method
-/// once per round — so that a machine that is busier for a while weighs on every method
-/// alike, and ratios between them stay fair. In each round every method first runs once
-/// uncounted: it absorbs what the method before it left behind (caches and TLB full of
-/// a 1 GiB fork's page tables make the next spawn a third slower), and pages in what this
-/// one needs. A CPython run starts a fresh interpreter, which dwarfs such effects.
+/// The median of several timings of each method, one method after another. Each method
+/// first runs twice uncounted: that absorbs what the method before it left behind (a 1 GiB
+/// fork leaves the kernel freeing page tables and caches full of them, which made the
+/// next method's first runs up to a third slower) and pages in what this one needs.
+/// Interleaving the methods run by run was tried: the wake of every 1 GiB fork then fell
+/// on the method after it, in every round. A CPython run starts a fresh interpreter,
+/// which dwarfs such effects.
 fn measure(
     methods: &[Method],
     workers: usize,
@@ -402,20 +403,16 @@ fn measure(
     args: &Args,
 ) -> Result<Vec<Row>, String> {
     let mut timings: Vec<Vec<u64>> = vec![Vec::new(); methods.len()];
-    for round in 0..args.runs.max(args.python_runs) {
-        for (method, timings) in methods.iter().zip(&mut timings) {
-            let is_python = matches!(method, Method::Python(_));
-            let runs = if is_python {
-                args.python_runs
-            } else {
-                args.runs
-            };
-            if round >= runs {
-                continue;
-            }
-            if !is_python {
+    for (method, timings) in methods.iter().zip(&mut timings) {
+        let runs = match method {
+            Method::Python(_) => args.python_runs,
+            _ => {
                 method.time_once(workers, parent_mib)?;
+                method.time_once(workers, parent_mib)?;
+                args.runs
             }
+        };
+        for _ in 0..runs {
             timings.push(method.time_once(workers, parent_mib)?);
         }
     }
@@ -888,7 +885,7 @@ mod chart {
             .max()
             .unwrap_or(1)
             .max(10);
-        let root = SVGBackend::new(path, (760, 480)).into_drawing_area();
+        let root = SVGBackend::new(path, (760, 560)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
@@ -899,8 +896,9 @@ mod chart {
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(
+                // From 1 µs: the decades below the fastest line hold the legend.
                 0f64..f64::from(max_mib),
-                (10f64..highest as f64 * 2.0).log_scale(),
+                (1f64..highest as f64 * 2.0).log_scale(),
             )?;
         chart
             .configure_mesh()

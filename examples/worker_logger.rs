@@ -91,10 +91,16 @@ fn logger_id() -> String {
 // ANCHOR_END: logger_id
 
 // ANCHOR: designs
-/// The usual Rust way: install a global subscriber. `init()` panics if this process
-/// already has one.
+/// The usual Rust way: install a global subscriber. A process has one at most: a second
+/// call fails, and this one panics then, as `init()` would.
 fn init_logging() {
-    tracing_subscriber::registry().with(output()).init();
+    if tracing_subscriber::registry()
+        .with(output())
+        .try_init()
+        .is_err()
+    {
+        panic!("already set");
+    }
 }
 
 /// Python's way: a root whose list of outputs can grow; each call adds one output, as

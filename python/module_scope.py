@@ -30,7 +30,7 @@ def say(text):
         pass  # piped into `head`: the reader has seen enough
 
 
-SHARED_LIST = ["Initial value"]
+SHARED_LIST = ["initial"]
 say(f"[MODULE SCOPE] list: {SHARED_LIST}")
 
 
@@ -46,14 +46,14 @@ def append_to_shared_list(count):
     """Appends to the list and returns it as this worker sees it. The barrier holds each
     task until the other runs too: each worker takes exactly one input."""
     BOTH_RUNNING.wait(timeout=30)
-    SHARED_LIST.append(f"Child process {count} update")
+    SHARED_LIST.append(f"from worker {count}")
     return list(SHARED_LIST)
 
 
 if __name__ == "__main__":
     method = sys.argv[1]
     say(f"CPython {platform.python_version()}, start method '{method}'")
-    SHARED_LIST.append("Parent process update")
+    SHARED_LIST.append("from the parent")
     context = multiprocessing.get_context(method)
     barrier = context.Barrier(2)
     with ProcessPoolExecutor(2, context, initializer=remember, initargs=(barrier,)) as pool:

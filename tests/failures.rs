@@ -45,16 +45,10 @@ fn a_failing_worker_is_named_with_its_cause_and_every_worker_is_reaped() {
     let cases = [
         (
             "panic",
-            "panicked while running worker_failure::square on the 3rd input: cannot square 3",
+            "panicked on the 3rd input of square: cannot square 3",
         ),
-        (
-            "exit",
-            "exited with code 3 while running worker_failure::square on the 3rd input",
-        ),
-        (
-            "signal",
-            "was killed by SIGKILL while running worker_failure::square on the 3rd input",
-        ),
+        ("exit", "exited with code 3 on the 3rd input of square"),
+        ("signal", "was killed by SIGKILL on the 3rd input of square"),
     ];
     for method in [
         StartMethod::Fork,
@@ -377,7 +371,7 @@ fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
         errors,
         [
             "error: worker ForkProcess-1 ended (how is unknown: this program ignores SIGCHLD) \
-          while running worker_failure::square on the 3rd input"
+          on the 3rd input of square"
         ],
         "{}",
         outcome.output

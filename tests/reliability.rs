@@ -212,7 +212,7 @@ fn a_task_that_never_returns_times_out(method: StartMethod) -> Result<(), Failed
     assert_eq!(*waited, timeout);
     assert!(matches!(stage, Stage::Task { input: 1, .. }), "{error}");
     let text = error.to_string();
-    let expected = "timed out after 300ms while running reliability::never_returns on the 1st input";
+    let expected = "timed out after 300ms on the 1st input of never_returns";
     assert!(text.ends_with(expected), "{text}");
     assert_all_gone(&pids)
 }
@@ -239,7 +239,7 @@ fn an_initializer_that_never_returns_times_out(
         "{text}"
     );
     assert!(
-        text.ends_with("in the initializer reliability::never_returns_either()"),
+        text.ends_with("in the initializer never_returns_either()"),
         "{text}"
     );
     Ok(())
@@ -531,7 +531,7 @@ fn a_result_that_does_not_decode_is_reported_as_such(
         "{text}"
     );
     assert!(
-        text.ends_with("while running reliability::twice on the 1st input: 6 is even"),
+        text.ends_with("on the 1st input of twice: 6 is even"),
         "{text}"
     );
     Ok(())

@@ -14,6 +14,16 @@ mod reading_the_book {
     use super::markdown::*;
     use std::fs;
 
+    #[test]
+    fn finds_the_lines_wider_than_the_book() {
+        let text = "short\nexactly ten\nnäive ünïcode is counted in characters";
+        assert_eq!(overwide_lines(text, 11), vec![(3, 38)]);
+        assert_eq!(overwide_lines(text, 10), vec![(2, 11), (3, 38)]);
+        assert!(overwide_lines(text, 38).is_empty());
+        let line = format!("MainProcess      [ 0.00s] {}", "x".repeat(BOOK_WIDTH));
+        assert_eq!(overwide_lines(&line, BOOK_WIDTH).len(), 1);
+    }
+
     fn blocks_of(text: &str) -> Result<Vec<Block>, String> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);

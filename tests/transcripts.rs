@@ -129,7 +129,26 @@ fn book_blocks(book_src: &Path) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
+/// Refuses a transcript with a line the book would not show whole.
+fn fits_the_book(block: &Block, text: &str, whose: &str) -> Result<(), Failed> {
+    match markdown::overwide_lines(text, markdown::BOOK_WIDTH).first() {
+        None => Ok(()),
+        Some(&(line, length)) => Err(format!(
+            "{}:{}: {whose} has a line of {length} characters (its line {line}); the book \
+             shows {} whole: shorten what the program prints",
+            block.file.display(),
+            block.line,
+            markdown::BOOK_WIDTH
+        )
+        .into()),
+    }
+}
+
 fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed> {
+    if rewrites.is_none() {
+        let whole = format!("{}\n{}", block.command_line, block.expected);
+        fits_the_book(block, &whole, "the transcript")?;
+    }
     let (program, args, release) = match &block.command {
         Command::Example {
             name,
@@ -168,6 +187,7 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
     }
     let fresh = outcome.transcript();
     if let Some(rewrites) = rewrites {
+        fits_the_book(block, &fresh, "the fresh run")?;
         let mut rewrites = rewrites.lock().unwrap();
         rewrites.transcripts.push((block.clone(), fresh));
         rewrites.files.extend(work_dir.files());

@@ -56,14 +56,27 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Stage::Starting => write!(f, "while starting"),
-            Stage::Initializer { name } => write!(f, "in the initializer {name}()"),
+            Stage::Initializer { name } => {
+                write!(f, "in the initializer {}()", within_crate(name))
+            }
             Stage::Task { name, input } => {
-                write!(f, "while running {name} on the {} input", Ordinal(*input))
+                write!(
+                    f,
+                    "on the {} input of {}",
+                    Ordinal(*input),
+                    within_crate(name)
+                )
             }
             Stage::Idle => write!(f, "while idle"),
             Stage::ShuttingDown => write!(f, "while shutting down"),
         }
     }
+}
+
+/// A task's name as its own crate calls it: `square` for `worker_failure::square`,
+/// `one::f` for `reliability::one::f`. The program's crate is the one the reader is in.
+fn within_crate(name: &str) -> &str {
+    name.split_once("::").map_or(name, |(_, rest)| rest)
 }
 
 /// A position said as a reader counts: 1st, 2nd, 3rd, 4th, 11th, 21st.
@@ -155,8 +168,8 @@ impl fmt::Display for PoolError {
             ),
             PoolError::NotInitialized => write!(
                 f,
-                "this process was started as a worker or fork server, but main did not call \
-                 forkspawn::init() before starting a pool"
+                "this process was started as a worker or fork server, and main did not call \
+                 forkspawn::init() first"
             ),
             PoolError::Launch { worker, source } => {
                 write!(f, "cannot start {worker}: {source}")
@@ -260,14 +273,14 @@ mod tests {
         let error = PoolError::Died {
             worker: "SpawnProcess-2".to_owned(),
             stage: Stage::Task {
-                name: "m::f",
+                name: "crate_name::m::f",
                 input: 3,
             },
             exit: WorkerExit::Signal(9),
         };
         assert_eq!(
             error.to_string(),
-            "worker SpawnProcess-2 was killed by SIGKILL while running m::f on the 3rd input"
+            "worker SpawnProcess-2 was killed by SIGKILL on the 3rd input of m::f"
         );
     }
 }

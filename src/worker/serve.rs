@@ -127,7 +127,7 @@ pub(crate) fn install_panic_hook() {
             let place = info
                 .location()
                 .filter(|l| Path::new(l.file()).is_relative())
-                .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                .map(|l| format!(" ({}:{})", l.file(), l.line()))
                 .unwrap_or_default();
             // The report first: once the pool has the message, it kills the worker.
             if backtrace_wanted {

@@ -244,3 +244,17 @@ pub fn rewrite(file: &Path, replacements: &[(&Block, String)]) -> Result<(), Str
     fs::write(file, rewritten)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))
 }
+
+/// The widest transcript line, in characters, that the book's theme shows whole at a window
+/// 1280 px wide with the sidebar open (`theme/transcript.css`; the browser check in
+/// `tests/browser/` measures it). A longer line would wrap there.
+pub const BOOK_WIDTH: usize = 120;
+
+/// The lines of `text` longer than `width` characters: their numbers (from 1) and lengths.
+pub fn overwide_lines(text: &str, width: usize) -> Vec<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.chars().count()))
+        .filter(|&(_, length)| length > width)
+        .collect()
+}
