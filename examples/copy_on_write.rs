@@ -36,7 +36,7 @@ static BALLAST: Mutex<Option<Ballast>> = Mutex::new(None);
 fn write_and_count(pages: usize) -> std::io::Result<()> {
     let mut ballast = BALLAST.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(ballast) = ballast.as_mut() else {
-        say!("this process holds none of the parent's data: there is nothing to copy");
+        say!("this process holds none of the parent's data: nothing to copy");
         return Ok(());
     };
     let me = std::process::id();

@@ -104,20 +104,18 @@ fn verdict(worker: &MemoryUsage, parent_data: Mib) -> &'static str {
     let maps_parent_data = worker.rss.0 >= parent_data.0 / 2;
     let owns_little = worker.uss.0 < parent_data.0 / 20;
     match (maps_parent_data, owns_little) {
-        (true, true) => {
-            "maps the parent's data (RSS) but owns almost none of it (USS): shared"
-        }
-        (true, false) => "maps the parent's data and owns much of it: copied",
-        (false, _) => "does not map the parent's data: its memory is its own start-up",
+        (true, true) => "maps the parent's data but owns little: shared",
+        (true, false) => "owns much of the parent's data: copied",
+        (false, _) => "maps none of the parent's data: only its own",
     }
 }
 
 /// Whether adding up RSS overstates the memory in use, compared with PSS.
 fn totals_verdict(rss: Mib, pss: Mib) -> &'static str {
     if rss.0 > pss.0 * 2 {
-        "the RSS total counts shared pages once per process: more than twice the PSS total"
+        "RSS total over twice the PSS total: shared pages counted per process"
     } else {
-        "the RSS and PSS totals are close: few pages are shared between the processes"
+        "RSS and PSS totals close: few pages shared between the processes"
     }
 }
 // ANCHOR_END: verdict

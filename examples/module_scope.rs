@@ -55,7 +55,7 @@ fn append_to_shared_list(count: u64) {
     thread::sleep(Duration::from_secs(count));
     let mut list = list();
     say!("[FUNC SCOPE] List({:p}) initially : {list:?}", list_id());
-    list.push(format!("from worker {count}"));
+    list.push(format!("worker {count}"));
     say!("Updated List(id: {:p}) {list:?}", list_id());
 }
 // ANCHOR_END: task
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
 fn run(method: StartMethod) -> Result<(), PoolError> {
     {
         let mut list = list();
-        list.push("from the parent".to_owned());
+        list.push("parent".to_owned());
         say!("Updated List(id: {:p}): {list:?}", list_id());
     } // The lock is released here, before any fork: a child must not inherit it held.
     let mut pool = Pool::new(method, 2)?;

@@ -36,24 +36,27 @@ static ON_THE_HEAP: OnceLock<Box<u64>> = OnceLock::new();
 /// Where this process's program, heap, shared libraries and stack lie. With address space
 /// layout randomisation (ASLR), each of these starts at a random place for each new
 /// program.
-fn layout() -> String {
+fn layout() -> [String; 2] {
+    let heap = ON_THE_HEAP
+        .get()
+        .map_or(std::ptr::null(), |b| &**b as *const u64);
     let stack = inspect::stack_start(std::process::id()).unwrap_or(0);
-    format!(
-        "code {:p}, heap {:p}, libc {:p}, stack {:#x}",
-        &IN_THE_PROGRAM,
-        ON_THE_HEAP
-            .get()
-            .map_or(std::ptr::null(), |b| &**b as *const u64),
-        nix::libc::getpid as *const (),
-        stack
-    )
+    [
+        format!("code {:p}, heap {heap:p}", &IN_THE_PROGRAM),
+        format!(
+            "libc {:p}, stack {stack:#x}",
+            nix::libc::getpid as *const ()
+        ),
+    ]
 }
 // ANCHOR_END: layout
 
 // ANCHOR: look
 /// The worker's task: what can this process see?
 fn look_around(_: ()) {
-    say!("layout: {}", layout());
+    for part in layout() {
+        say!("layout: {part}");
+    }
     match SECRET
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -90,8 +93,10 @@ fn main() -> ExitCode {
     // SAFETY: no other thread exists yet to read the environment meanwhile.
     unsafe { std::env::set_var(TOKEN_VARIABLE, "tok-4f9a") };
     *SECRET.lock().unwrap_or_else(PoisonError::into_inner) = Some("hunter2".to_owned());
-    say!("the parent holds a secret in memory and {TOKEN_VARIABLE} in its environment");
-    say!("layout: {}", layout());
+    say!("the parent's secrets: one in memory, one in {TOKEN_VARIABLE}");
+    for part in layout() {
+        say!("layout: {part}");
+    }
 
     let mut pool = Pool::builder(args.method);
     if args.scrub_env {

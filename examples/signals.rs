@@ -62,7 +62,7 @@ fn report(pid: u32) -> Result<(String, String), String> {
         }
     };
     let raw = format!(
-        "SigCgt {} | SigBlk {} | SigIgn {}",
+        "SigCgt {}; SigBlk {}; SigIgn {}",
         names(&kernel.caught),
         names(&kernel.blocked),
         names(&kernel.ignored)

@@ -390,12 +390,11 @@ struct Phases {
 }
 
 /// The median of several timings of each method, one method after another. Each method
-/// first runs twice uncounted: that absorbs what the method before it left behind (a 1 GiB
-/// fork leaves the kernel freeing page tables and caches full of them, which made the
-/// next method's first runs up to a third slower) and pages in what this one needs.
-/// Interleaving the methods run by run was tried: the wake of every 1 GiB fork then fell
-/// on the method after it, in every round. A CPython run starts a fresh interpreter,
-/// which dwarfs such effects.
+/// first runs twice uncounted: that absorbs what the method before it left behind (after
+/// a 1 GiB fork, caches and the kernel are busy with its page tables) and pages in what
+/// this one needs. Interleaving the methods run by run was tried: every round then put a
+/// 1 GiB fork's wake on the method after it, and the spawn pool looked as if it grew with
+/// the parent. A CPython run starts a fresh interpreter, which dwarfs such effects.
 fn measure(
     methods: &[Method],
     workers: usize,
@@ -536,7 +535,7 @@ mod report {
             table("", &OURS, &self.by_size(&OURS, self.sizes));
             if python.is_some() {
                 say!(
-                    "CPython's ProcessPoolExecutor, one worker, a fresh interpreter each run:"
+                    "CPython's ProcessPoolExecutor, one worker, new interpreter per run:"
                 );
                 table(
                     "",
@@ -587,7 +586,7 @@ mod report {
                 } else {
                     "not flat"
                 };
-                say!("  fsrv held, its dearest size / its cheapest: {r:.2}×: {flat}");
+                say!("  fsrv held, dearest size / cheapest: {r:.2}×: {flat}");
             }
             say!("the fork pool against the spawn pool:");
             say!("  {}", self.crossover());
@@ -660,9 +659,7 @@ mod report {
         /// The bare fork cycle cut in two, at every size; and at the largest, how the
         /// child's exit and the wait compare with `fork()` itself.
         fn why_fork_grows(&self) {
-            say!(
-                "a raw fork in two: fork() itself, then the child's exit and the wait:"
-            );
+            say!("a raw fork in two: fork() itself, then the child's exit and wait:");
             let columns = [
                 ("raw-fork-call", "fork()"),
                 ("raw-fork-exit-wait", "exit+wait"),
@@ -699,9 +696,7 @@ mod report {
                     } else {
                         "not many times faster"
                     };
-                    say!(
-                        "  {title:<10}{large:>6} µs (4 KiB pages: {r:.1}× as long): {words}"
-                    );
+                    say!("  {title:<10}{large:>6} µs (4 KiB pages: {r:.1}×): {words}");
                 }
             }
         }

@@ -205,7 +205,7 @@ fn main() -> ExitCode {
     let args: Args = forkspawn::instruments::cli::parse_args();
     args.logging.set_up();
     tracing::debug!(
-        "Logger(id: {}): start subprocess with '{}' method",
+        "Logger(id: {}): starting workers by '{}'",
         logger_id(),
         args.method
     );

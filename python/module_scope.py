@@ -46,14 +46,14 @@ def append_to_shared_list(count):
     """Appends to the list and returns it as this worker sees it. The barrier holds each
     task until the other runs too: each worker takes exactly one input."""
     BOTH_RUNNING.wait(timeout=30)
-    SHARED_LIST.append(f"from worker {count}")
+    SHARED_LIST.append(f"worker {count}")
     return list(SHARED_LIST)
 
 
 if __name__ == "__main__":
     method = sys.argv[1]
     say(f"CPython {platform.python_version()}, start method '{method}'")
-    SHARED_LIST.append("from the parent")
+    SHARED_LIST.append("parent")
     context = multiprocessing.get_context(method)
     barrier = context.Barrier(2)
     with ProcessPoolExecutor(2, context, initializer=remember, initargs=(barrier,)) as pool:

@@ -168,8 +168,8 @@ impl fmt::Display for PoolError {
             ),
             PoolError::NotInitialized => write!(
                 f,
-                "this process was started as a worker or fork server, and main did not call \
-                 forkspawn::init() first"
+                "started as a worker or fork server, but main did not call forkspawn::init() \
+                 first"
             ),
             PoolError::Launch { worker, source } => {
                 write!(f, "cannot start {worker}: {source}")

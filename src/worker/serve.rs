@@ -6,7 +6,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
 use std::sync::Once;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -122,18 +121,13 @@ pub(crate) fn install_panic_hook() {
                 return usual_report(info);
             }
             let message = info.payload_as_str().unwrap_or("a panic without a message");
-            // The program's own files have relative paths; a dependency's have absolute
-            // paths into cargo's registry, which name nothing the user can act on.
-            let place = info
-                .location()
-                .filter(|l| Path::new(l.file()).is_relative())
-                .map(|l| format!(" ({}:{})", l.file(), l.line()))
-                .unwrap_or_default();
-            // The report first: once the pool has the message, it kills the worker.
+            // The pool's error is one line: the message, as Python's summary line gives the
+            // exception. Where it happened is in the usual report, which RUST_BACKTRACE
+            // asks for, printed first: once the pool has the message, it kills the worker.
             if backtrace_wanted {
                 usual_report(info);
             }
-            send_panic(channel, format!("{message}{place}"));
+            send_panic(channel, message.to_owned());
         }));
     });
 }
