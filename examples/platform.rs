@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         match start_one(method) {
             Ok(answer) => say!("{:<10} works: {answer}", method.as_str()),
             Err(error) => {
-                say!("{:<10} fails: {error}", method.as_str());
+                say!("error: {error}");
                 failed = true;
             }
         }

@@ -48,6 +48,7 @@ mod reading_the_book {
                 name: "demo".into(),
                 args: vec!["fork".into(), "--flag".into()],
                 release: false,
+                target: None,
             }
         );
         assert_eq!(blocks[0].expected, "line 1\nline 2\n");
@@ -66,9 +67,30 @@ mod reading_the_book {
                 name: "bench".into(),
                 args: vec!["--json".into()],
                 release: true,
+                target: None,
             }
         );
         assert!(blocks[0].name().ends_with(".md:1 bench -- --json"));
+    }
+
+    #[test]
+    fn reads_a_windows_run() {
+        let blocks = blocks_of(
+            "```console\n$ cargo run -q --target x86_64-pc-windows-gnu --example demo -- fork\nx\n```\n",
+        )
+        .unwrap();
+        assert_eq!(
+            blocks[0].command,
+            Command::Example {
+                name: "demo".into(),
+                args: vec!["fork".into()],
+                release: false,
+                target: Some("x86_64-pc-windows-gnu".into()),
+            }
+        );
+        assert!(blocks[0].name().ends_with(
+            ".md:1 cargo run -q --target x86_64-pc-windows-gnu --example demo -- fork"
+        ));
     }
 
     #[test]

@@ -65,6 +65,22 @@ fn main() -> ExitCode {
     // on a busy machine they are not checked, and the test list says why.
     let has_benchmark = blocks.iter().any(is_benchmark);
     let busy = (has_benchmark && !overwrite).then(busy_machine).flatten();
+    // A run of the Windows build needs its target, the mingw linker and Wine; where one is
+    // missing the block is listed as ignored, with what to install.
+    let runs_windows = |block: &Block| {
+        matches!(
+            block.command,
+            Command::Example {
+                target: Some(_),
+                ..
+            }
+        )
+    };
+    let no_windows = blocks
+        .iter()
+        .any(runs_windows)
+        .then(|| common::missing_for_windows(markdown::WINDOWS_TARGET))
+        .flatten();
     let trials = blocks
         .into_iter()
         .map(|block| {
@@ -76,6 +92,10 @@ fn main() -> ExitCode {
                     " (not run: the machine is busy, {idle:.0}% idle; a benchmark's \
                      verdicts need a quiet one)"
                 ));
+                ignored = true;
+            }
+            if let (true, Some(missing)) = (runs_windows(&block), &no_windows) {
+                name.push_str(&format!(" (not run: {missing})"));
                 ignored = true;
             }
             Trial::test(name, move || check(&block, overwrite.then_some(&rewrites)))
@@ -149,16 +169,35 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         let whole = format!("{}\n{}", block.command_line, block.expected);
         fits_the_book(block, &whole, "the transcript")?;
     }
-    let (program, args, release) = match &block.command {
+    // `alone`: a benchmark, whose figures other runs would slow; or a run under Wine, whose
+    // runner stops the one Wine server when it ends.
+    let (program, args, alone) = match &block.command {
         Command::Example {
             name,
             args,
             release,
+            target: None,
         } => (
             common::example_path(name, *release)?,
             args.clone(),
             *release,
         ),
+        Command::Example {
+            name,
+            args,
+            target: Some(target),
+            ..
+        } => {
+            let program = common::example_path_for_target(name, target)?;
+            // What cargo's `runner` (.cargo/config.toml) does for `cargo run --target`.
+            let runner =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(common::WINE_RUNNER);
+            let args = [program.to_string_lossy().into_owned()]
+                .into_iter()
+                .chain(args.iter().cloned())
+                .collect();
+            (runner, args, true)
+        }
         Command::Python { script, args } => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
             let args = [script.to_string_lossy().into_owned()]
@@ -169,12 +208,10 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         }
         Command::NotRun { .. } => return Ok(()),
     };
-    // A benchmark runs alone: it would slow the others' clocks, and they its figures.
     static MACHINE: RwLock<()> = RwLock::new(());
-    let _alone =
-        release.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
+    let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
     let _shared =
-        (!release).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
+        (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     let work_dir = common::WorkDir::new()?;
     let env: Vec<(&str, &str)> = block
         .env

@@ -82,10 +82,8 @@ impl StartMethod {
         crate::PoolError::Unsupported {
             method: self.as_str(),
             reason: match self {
-                StartMethod::Fork | StartMethod::Forkserver => {
-                    "there is no fork() outside Unix"
-                }
-                StartMethod::Spawn => "this library's spawn is written for Unix only",
+                StartMethod::Fork | StartMethod::Forkserver => "fork() is Unix-only",
+                StartMethod::Spawn => "not written for it yet",
             },
         }
     }

@@ -163,7 +163,7 @@ impl fmt::Display for PoolError {
         match self {
             PoolError::Unsupported { method, reason } => write!(
                 f,
-                "the {method} start method is not available on {}: {reason}",
+                "{method} is not available on {}: {reason}",
                 std::env::consts::OS,
             ),
             PoolError::NotInitialized => write!(
@@ -248,11 +248,11 @@ mod tests {
     fn an_unsupported_method_is_one_clear_line() {
         let error = PoolError::Unsupported {
             method: "fork",
-            reason: "there is no fork() outside Unix",
+            reason: "fork() is Unix-only",
         };
         let text = error.to_string();
-        assert!(text.starts_with("the fork start method is not available on "));
-        assert!(text.ends_with(": there is no fork() outside Unix"));
+        assert!(text.starts_with("fork is not available on "));
+        assert!(text.ends_with(": fork() is Unix-only"));
         assert!(!text.contains('\n'));
     }
 

@@ -71,6 +71,55 @@ pub fn example_path(name: &str, release: bool) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The script cargo runs a Windows build with (`runner` in `.cargo/config.toml`): it runs
+/// the program under Wine.
+pub const WINE_RUNNER: &str = "tests/support/wine-run";
+
+/// The path of an example program built for `target` (the Windows one), in the dev profile.
+pub fn example_path_for_target(name: &str, target: &str) -> Result<PathBuf, String> {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = built.get(name) {
+        return Ok(path.clone());
+    }
+    let path = build(&["--target", target, "--example", name])?
+        .remove(name)
+        .ok_or_else(|| format!("there is no example named `{name}` in examples/"))?;
+    built.insert(name.to_owned(), path.clone());
+    Ok(path)
+}
+
+/// Why this machine cannot build the book's programs for `target` and run them under
+/// Wine, if it cannot: the first thing missing, as a reader would install it.
+pub fn missing_for_windows(target: &str) -> Option<String> {
+    let runs = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+    };
+    let library = runs("rustc", &["--print", "target-libdir", "--target", target])
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+        .filter(|dir| dir.is_dir());
+    let wine = ["/usr/lib/wine/wine64", "/usr/bin/wine64", "/usr/bin/wine"]
+        .iter()
+        .any(|path| Path::new(path).exists());
+    if library.is_none() {
+        Some(format!(
+            "the {target} target is not installed: rustup target add {target}"
+        ))
+    } else if runs("x86_64-w64-mingw32-gcc", &["--version"]).is_none() {
+        Some("no mingw linker: apt-get install gcc-mingw-w64-x86-64".to_owned())
+    } else if !wine {
+        Some("no Wine: apt-get install wine64".to_owned())
+    } else {
+        None
+    }
+}
+
 fn build(what: &[&str]) -> Result<HashMap<String, PathBuf>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)

@@ -28,11 +28,13 @@ pub fn chapters(book_src: &Path) -> Result<Vec<PathBuf>, String> {
 /// What the first line of a console block asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `$ cargo run [--release] -q --example NAME -- ARGS`: run it and compare.
+    /// `$ cargo run [--release] -q [--target WINDOWS] --example NAME -- ARGS`: run it and
+    /// compare. With `--target x86_64-pc-windows-gnu`, the Windows build runs under Wine.
     Example {
         name: String,
         args: Vec<String>,
         release: bool,
+        target: Option<String>,
     },
     /// `$ python3 python/NAME.py ARGS`: one of the book's Python programs, run with the
     /// `python3` on the PATH and compared.
@@ -75,6 +77,10 @@ impl Block {
 
 pub const RUN_PREFIX: &str = "$ cargo run -q --example ";
 pub const RELEASE_RUN_PREFIX: &str = "$ cargo run --release -q --example ";
+/// The Windows target the book's programs are built for and run under Wine.
+pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
+pub const WINDOWS_RUN_PREFIX: &str =
+    "$ cargo run -q --target x86_64-pc-windows-gnu --example ";
 pub const PYTHON_PREFIX: &str = "$ python3 python/";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
@@ -145,15 +151,15 @@ fn parse_block(
             script,
             args: plain_words(&place, words.collect())?,
         }
-    } else if let Some((rest, release)) = command_line
-        .strip_prefix(RUN_PREFIX)
-        .map(|rest| (rest, false))
-        .or_else(|| {
-            command_line
-                .strip_prefix(RELEASE_RUN_PREFIX)
-                .map(|rest| (rest, true))
-        })
-    {
+    } else if let Some((rest, release, target)) = [
+        (RUN_PREFIX, false, None),
+        (RELEASE_RUN_PREFIX, true, None),
+        (WINDOWS_RUN_PREFIX, false, Some(WINDOWS_TARGET)),
+    ]
+    .into_iter()
+    .find_map(|(prefix, release, target)| {
+        Some((command_line.strip_prefix(prefix)?, release, target))
+    }) {
         let mut words = rest.split_whitespace();
         let name = words.next().unwrap_or_default().to_owned();
         let args: Vec<String> = match words.next() {
@@ -169,6 +175,7 @@ fn parse_block(
             name,
             args: plain_words(&place, args)?,
             release,
+            target: target.map(str::to_owned),
         }
     } else {
         return Err(format!(
