@@ -169,19 +169,28 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         let whole = format!("{}\n{}", block.command_line, block.expected);
         fits_the_book(block, &whole, "the transcript")?;
     }
-    // `alone`: a benchmark, whose figures other runs would slow; or a run under Wine, whose
-    // runner stops the one Wine server when it ends.
-    let (program, args, alone) = match &block.command {
+    // Some runs go alone: a benchmark, whose figures other work would slow (a build of the
+    // other programs included, so the lock is taken before building); and a run under Wine,
+    // whose runner stops the one Wine server when it ends.
+    let alone = matches!(
+        block.command,
+        Command::Example { release: true, .. }
+            | Command::Example {
+                target: Some(_),
+                ..
+            }
+    );
+    static MACHINE: RwLock<()> = RwLock::new(());
+    let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
+    let _shared =
+        (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
+    let (program, args) = match &block.command {
         Command::Example {
             name,
             args,
             release,
             target: None,
-        } => (
-            common::example_path(name, *release)?,
-            args.clone(),
-            *release,
-        ),
+        } => (common::example_path(name, *release)?, args.clone()),
         Command::Example {
             name,
             args,
@@ -196,7 +205,7 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
                 .into_iter()
                 .chain(args.iter().cloned())
                 .collect();
-            (runner, args, true)
+            (runner, args)
         }
         Command::Python { script, args } => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
@@ -204,14 +213,10 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
                 .into_iter()
                 .chain(args.iter().cloned())
                 .collect();
-            (PathBuf::from("python3"), args, false)
+            (PathBuf::from("python3"), args)
         }
         Command::NotRun { .. } => return Ok(()),
     };
-    static MACHINE: RwLock<()> = RwLock::new(());
-    let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
-    let _shared =
-        (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     let work_dir = common::WorkDir::new()?;
     let env: Vec<(&str, &str)> = block
         .env
