@@ -14,6 +14,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+#[cfg(unix)]
 extern crate nix;
 
 use std::process::ExitCode;
@@ -22,9 +23,6 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use forkspawn::{Pool, PoolError, StartMethod, initializer, say, task};
-use nix::errno::Errno;
-use nix::sys::signal::{SigHandler, Signal, raise, signal};
-use nix::sys::wait::{WaitPidFlag, waitpid};
 
 /// How things go wrong.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,7 +34,7 @@ enum Failure {
     /// The task calls `exit(3)` on input 3
     Exit,
     /// The task is killed by SIGKILL on input 3, as by the kernel's out-of-memory
-    /// killer
+    /// killer (on Windows, by `TerminateProcess`, as by `taskkill /F`)
     Signal,
     /// The initializer returns an error in every worker
     Initializer,
@@ -62,6 +60,7 @@ struct Args {
     workers: u16,
     /// Ignore SIGCHLD in the parent, as some daemons do: the kernel then reaps the
     /// workers itself, and how they ended is lost
+    #[cfg(unix)]
     #[arg(long)]
     ignore_sigchld: bool,
     /// Read all of standard input before `forkspawn::init()`, in every process that
@@ -79,9 +78,7 @@ fn square(input: u64) -> u64 {
         match failure() {
             Failure::Panic => panic!("cannot square {input}"),
             Failure::Exit => std::process::exit(3),
-            Failure::Signal => {
-                let _ = raise(Signal::SIGKILL);
-            }
+            Failure::Signal => kill_this_process(),
             _ => {}
         }
     }
@@ -122,7 +119,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {
+    #[cfg(unix)]
     if args.ignore_sigchld {
+        use nix::sys::signal::{SigHandler, Signal, signal};
         // SAFETY: ignoring a signal installs no handler.
         let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigIgn) };
     }
@@ -137,11 +136,63 @@ fn run(args: &Args) -> Result<(), PoolError> {
 }
 // ANCHOR_END: main
 
+/// Ends this process at once, from outside its code: no unwinding, no exit code of its
+/// own choosing.
+fn kill_this_process() {
+    #[cfg(unix)]
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    // What Task Manager and `taskkill /F` do; the code they give is 1.
+    #[cfg(windows)]
+    // SAFETY: ends this process; nothing runs after it.
+    unsafe {
+        use windows_sys::Win32::System::Threading::{
+            GetCurrentProcess, TerminateProcess,
+        };
+        TerminateProcess(GetCurrentProcess(), 1);
+    }
+}
+
 /// Asks the kernel whether this process still has a child, running or waiting to be
 /// reaped.
+#[cfg(unix)]
 fn children_left() -> &'static str {
+    use nix::errno::Errno;
+    use nix::sys::wait::{WaitPidFlag, waitpid};
     match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
         Err(Errno::ECHILD) => "none (waitpid: ECHILD)",
         _ => "SOME: a worker was left behind",
+    }
+}
+
+/// Windows keeps no zombies, and no list of a process's children: asks for every
+/// running process, and looks for one whose parent is this process.
+#[cfg(windows)]
+fn children_left() -> &'static str {
+    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW,
+        TH32CS_SNAPPROCESS,
+    };
+    let me = std::process::id();
+    // SAFETY: a snapshot is walked with an entry whose size field is set, then closed.
+    let found = unsafe {
+        let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        if snapshot == INVALID_HANDLE_VALUE {
+            return "unknown (no process snapshot)";
+        }
+        let mut entry: PROCESSENTRY32W = std::mem::zeroed();
+        entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
+        let mut found = false;
+        let mut more = Process32FirstW(snapshot, &mut entry) != 0;
+        while more && !found {
+            found = entry.th32ParentProcessID == me && entry.th32ProcessID != me;
+            more = Process32NextW(snapshot, &mut entry) != 0;
+        }
+        CloseHandle(snapshot);
+        found
+    };
+    match found {
+        false => "none (process snapshot: no child)",
+        true => "SOME: a worker was left behind",
     }
 }

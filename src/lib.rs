@@ -29,9 +29,10 @@
 //!
 //! The library has three parts, each built on the one below: the pool (`pool/`), which
 //! never asks how a worker was started; the start methods (`start_method/`), one file
-//! each behind the small `Popen` trait, as CPython has `popen_fork.py` and
-//! `popen_spawn_posix.py`; and the worker (`worker/`), what runs inside one. Beside them,
-//! the instruments the book's chapters measure with.
+//! each behind the small `Popen` trait, as CPython has `popen_fork.py`,
+//! `popen_spawn_posix.py`, `popen_forkserver.py` and `popen_spawn_win32.py`; and the
+//! worker (`worker/`), what runs inside one. Beside them, the instruments the book's
+//! chapters measure with.
 
 // ANCHOR: modules
 /// What the chapters measure with: `/proc`, memory ballast, floors, the console.

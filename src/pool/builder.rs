@@ -71,10 +71,10 @@ impl PoolBuilder {
     // ANCHOR: start
     /// Starts every worker and, if there is an initializer, waits until each has run it.
     pub fn start(self) -> Result<Pool, PoolError> {
-        #[cfg(unix)]
+        #[cfg(any(unix, windows))]
         return Pool::start(self);
         // No start method is available elsewhere (see `start_method/unsupported.rs`).
-        #[cfg(not(unix))]
+        #[cfg(not(any(unix, windows)))]
         return Err(self.method.unsupported());
     }
     // ANCHOR_END: start

@@ -2,13 +2,15 @@
 //! them with `poll(2)`; it never asks how a worker was started.
 
 mod builder;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod link;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
+mod readiness;
+#[cfg(any(unix, windows))]
 mod running;
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 pub use crate::start_method::unsupported::Pool;
 pub use builder::{DEFAULT_TIMEOUT, PoolBuilder};
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub use running::Pool;

@@ -2,24 +2,22 @@
 //! watches its workers, whatever started them.
 //!
 //! The pool talks to every worker through its own socket and waits on all of them at
-//! once with `poll(2)`, from the calling thread: it starts no thread of its own, so
-//! forking a worker never happens behind another thread's back. Every wait has an end:
-//! the pool's timeout.
+//! once with `poll(2)` (`WSAPoll` on Windows), from the calling thread: it starts no
+//! thread of its own, so forking a worker never happens behind another thread's back.
+//! Every wait has an end: the pool's timeout.
 
 use std::io::{self, ErrorKind};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::PoolBuilder;
 use super::link::{Link, Received};
+use super::readiness;
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
-use crate::worker::channel::{self, Bytes, Reply, Request};
+use crate::worker::channel::{self, Bytes, Channel, Reply, Request};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::task::{Initializer, Task};
 use crate::worker::wire;
@@ -394,28 +392,23 @@ impl Pool {
                 .map(|&(index, _, deadline)| (index, deadline))
                 .min_by_key(|&(_, deadline)| deadline)
                 .expect("the pool waits only while a worker is busy");
-            let mut fds: Vec<PollFd> = links
-                .iter()
-                .map(|(_, link, _)| {
-                    PollFd::new(link.channel.as_fd(), PollFlags::POLLIN)
-                })
-                .collect();
-            let polled = poll(&mut fds, poll_timeout(deadline));
-            let ready = fds
-                .iter()
-                .position(|fd| fd.revents().is_some_and(|events| !events.is_empty()));
-            match (polled, ready) {
-                (Ok(_), Some(position)) => return Ok(links[position].0),
+            let channels: Vec<&Channel> =
+                links.iter().map(|(_, link, _)| &link.channel).collect();
+            match readiness::readable(&channels, deadline) {
+                Ok(readable) if readable.contains(&true) => {
+                    let position = readable.iter().position(|&r| r).unwrap_or(0);
+                    return Ok(links[position].0);
+                }
                 // Nothing yet, or a signal came first: only the deadline ends the wait.
-                (Ok(_) | Err(Errno::EINTR), _) => {
-                    if Instant::now() >= deadline {
-                        return Err(self.timed_out(first_due, self.stage_of(first_due)));
-                    }
-                }
-                (Err(errno), _) => {
+                Ok(_) => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => {
                     let stage = self.stage_of(first_due);
-                    return Err(self.channel_failed(first_due, stage, errno.into()));
+                    return Err(self.channel_failed(first_due, stage, error));
                 }
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(first_due, self.stage_of(first_due)));
             }
         }
     }
@@ -507,16 +500,14 @@ impl Pool {
             if live.is_empty() {
                 break;
             }
-            let mut fds: Vec<PollFd> = live
+            let channels: Vec<&Channel> = live
                 .iter()
                 .filter_map(|&i| self.workers[i].state.link())
-                .map(|link| PollFd::new(link.channel.as_fd(), PollFlags::POLLIN))
+                .map(|link| &link.channel)
                 .collect();
-            let _ = poll(&mut fds, poll_timeout(deadline));
-            let readable: Vec<bool> = fds
-                .iter()
-                .map(|fd| fd.revents().is_some_and(|events| !events.is_empty()))
-                .collect();
+            // Interrupted, or failed: nothing is readable, and the deadline still counts.
+            let readable = readiness::readable(&channels, deadline)
+                .unwrap_or_else(|_| vec![false; channels.len()]);
             let out_of_time = Instant::now() >= deadline;
             for (&index, readable) in live.iter().zip(readable) {
                 let error = if out_of_time {
@@ -592,14 +583,6 @@ impl Pool {
             _ => Err(self.timed_out(index, stage)),
         }
     }
-}
-
-/// The time left until `deadline`, for `poll`, rounded up to a whole millisecond so that
-/// `poll` never returns before it.
-fn poll_timeout(deadline: Instant) -> PollTimeout {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let millis = left.as_nanos().div_ceil(1_000_000);
-    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
 }
 
 impl Drop for Pool {

@@ -2,9 +2,10 @@
 //!
 //! The middle floor: how a worker comes to exist. Like CPython's
 //! `multiprocessing/context.py`, this file maps a method to its implementation; each
-//! implementation lives in a file of its own (`popen_fork.rs`, `popen_spawn.rs`), as
-//! CPython's `popen_fork.py` and `popen_spawn_posix.py` do. Nothing here knows of the
-//! pool.
+//! implementation lives in a file of its own (`popen_fork.rs`, `popen_spawn.rs`,
+//! `popen_forkserver.rs`, and on Windows `popen_spawn_win32.rs`), as CPython's
+//! `popen_fork.py`, `popen_spawn_posix.py`, `popen_forkserver.py` and
+//! `popen_spawn_win32.py` do. Nothing here knows of the pool.
 
 // ANCHOR: modules
 #[cfg(unix)]
@@ -15,17 +16,19 @@ mod popen_fork;
 pub(crate) mod popen_forkserver;
 #[cfg(unix)]
 mod popen_spawn;
-#[cfg(not(unix))]
+#[cfg(windows)]
+mod popen_spawn_win32;
+#[cfg(not(any(unix, windows)))]
 pub(crate) mod unsupported;
 // ANCHOR_END: modules
 
 use std::fmt;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use std::io;
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::worker::channel::PoolSocket;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::worker::error::{PoolError, WorkerExit};
 #[cfg(unix)]
 use popen_fork::ForkPopen;
@@ -33,6 +36,8 @@ use popen_fork::ForkPopen;
 use popen_forkserver::ForkserverPopen;
 #[cfg(unix)]
 use popen_spawn::SpawnPopen;
+#[cfg(windows)]
+use popen_spawn_win32::SpawnWin32Popen;
 
 /// How a worker process starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -58,9 +63,12 @@ impl StartMethod {
     }
 
     /// Whether this build of the library can start workers this way. Fork exists on Unix
-    /// only; this library's spawn is written for Unix too (see `start_method/unsupported.rs`).
+    /// only, and so does the fork server; spawn is written for Unix and Windows.
     pub fn is_available(self) -> bool {
-        cfg!(unix)
+        match self {
+            StartMethod::Fork | StartMethod::Forkserver => cfg!(unix),
+            StartMethod::Spawn => cfg!(any(unix, windows)),
+        }
     }
 
     /// The start methods this build can use.
@@ -83,7 +91,7 @@ impl StartMethod {
             method: self.as_str(),
             reason: match self {
                 StartMethod::Fork | StartMethod::Forkserver => "fork() is Unix-only",
-                StartMethod::Spawn => "not written for it yet",
+                StartMethod::Spawn => "spawn is written for Unix and Windows only",
             },
         }
     }
@@ -108,10 +116,11 @@ impl fmt::Display for StartMethod {
 
 // ANCHOR: popen
 /// A started worker process, seen from the pool: all the pool may ask of it.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub(crate) trait Popen {
     fn pid(&self) -> u32;
-    /// Sends `SIGKILL`; the worker is gone once [`Popen::wait`] returns.
+    /// Sends `SIGKILL` (on Windows, `TerminateProcess`); the worker is gone once
+    /// [`Popen::wait`] returns.
     fn kill(&mut self) -> io::Result<()>;
     /// Waits for the worker to end and reaps it, so that no zombie is left behind. The
     /// pool calls it once it knows the worker is ending: its channel reached end-of-file,
@@ -126,18 +135,20 @@ pub(crate) trait Popen {
 }
 
 /// What every start method is told about the worker to start.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub(crate) struct WorkerSpec<'a> {
     pub name: &'a str,
     /// Environment variables the worker must not have.
     pub env_remove: &'a [String],
     /// What a fork does in a process with other threads.
+    #[cfg_attr(windows, allow(dead_code))] // no fork there
     pub threaded_fork: crate::ThreadedFork,
     /// How long to wait for anything the start needs (a fork server's answer).
+    #[cfg_attr(windows, allow(dead_code))] // no fork server there
     pub timeout: std::time::Duration,
 }
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 impl WorkerSpec<'_> {
     /// The error for a worker that could not be started.
     pub(crate) fn launch_error(&self, source: io::Error) -> PoolError {
@@ -149,16 +160,23 @@ impl WorkerSpec<'_> {
 }
 
 /// Starts a worker, which serves requests on `channel`.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub(crate) fn launch(
     method: StartMethod,
     spec: &WorkerSpec<'_>,
     channel: PoolSocket,
 ) -> Result<Box<dyn Popen>, PoolError> {
     Ok(match method {
+        #[cfg(unix)]
         StartMethod::Fork => Box::new(ForkPopen::launch(spec, channel)?),
+        #[cfg(unix)]
         StartMethod::Spawn => Box::new(SpawnPopen::launch(spec, channel)?),
+        #[cfg(unix)]
         StartMethod::Forkserver => Box::new(ForkserverPopen::launch(spec, channel)?),
+        #[cfg(windows)]
+        StartMethod::Spawn => Box::new(SpawnWin32Popen::launch(spec, channel)?),
+        #[cfg(windows)]
+        StartMethod::Fork | StartMethod::Forkserver => return Err(method.unsupported()),
     })
 }
 // ANCHOR_END: popen
@@ -168,13 +186,15 @@ mod tests {
     use super::StartMethod;
 
     #[test]
-    fn unix_builds_support_both_methods() {
+    fn unix_builds_support_all_methods_and_windows_builds_spawn() {
         let expected = if cfg!(unix) {
             vec![
                 StartMethod::Fork,
                 StartMethod::Spawn,
                 StartMethod::Forkserver,
             ]
+        } else if cfg!(windows) {
+            vec![StartMethod::Spawn]
         } else {
             vec![]
         };

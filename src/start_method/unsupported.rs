@@ -1,10 +1,9 @@
-//! The pool on platforms other than Unix: it compiles, and refuses to start.
+//! The pool on platforms other than Unix and Windows: it compiles, and refuses to start.
 //!
-//! There is no `fork()` outside Unix. This library's spawn hands a worker its channel as a
-//! Unix socket on standard input, and waits on its workers with `poll(2)`; a Windows
-//! spawn would need a named pipe or a loopback socket and another way to wait, and has not
-//! been written. So every start method is unavailable here, and says so
-//! ([`StartMethod::unsupported`]); the pool's settings are the same as on Unix.
+//! There is no `fork()` outside Unix, and this library's spawn is written for Unix
+//! (`posix_spawn(3)`, a Unix socket, `poll(2)`) and Windows (`CreateProcess`, a loopback
+//! socket, `WSAPoll`) only. So every start method is unavailable here, and says so
+//! ([`StartMethod::unsupported`]); the pool's settings are the same as elsewhere.
 
 use std::convert::Infallible;
 

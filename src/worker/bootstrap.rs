@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::worker;
 
 /// The arguments a spawned worker is started with: this flag, its name and the pid of
@@ -25,24 +25,42 @@ pub(crate) const CHANNEL_FD: i32 = 3;
 pub(crate) const SERVER_NAME: &str = "ForkServer";
 
 /// What this process was started as, as its command line says.
-#[cfg_attr(not(unix), allow(dead_code))] // no worker starts elsewhere
+#[cfg_attr(not(any(unix, windows)), allow(dead_code))] // no worker starts elsewhere
 enum Role {
     /// The program as the user started it.
     Main,
-    /// A spawned worker with this name.
-    Worker { name: String, parent: i32 },
+    /// A spawned worker with this name. On Windows, its channel is the inherited socket
+    /// whose number follows the parent's pid.
+    Worker {
+        name: String,
+        parent: u32,
+        #[cfg(windows)]
+        channel: u64,
+    },
     /// A fork server.
-    Server { parent: i32 },
+    #[cfg_attr(windows, allow(dead_code))] // none starts on Windows
+    Server { parent: u32 },
 }
 
+/// How many arguments a spawned worker's flag takes: its name and its parent's pid, and on
+/// Windows the number of its socket.
+const WORKER_ARGS: usize = if cfg!(windows) { 3 } else { 2 };
+
 fn role() -> Role {
-    let args: Vec<OsString> = std::env::args_os().skip(1).take(3).collect();
+    let args: Vec<OsString> = std::env::args_os().skip(1).take(4).collect();
     let text = |i: usize| args.get(i).and_then(|a| a.to_str());
     let pid = |i: usize| text(i).and_then(|p| p.parse().ok());
+    #[cfg(windows)]
+    let channel = match text(3).and_then(|c| c.parse().ok()) {
+        Some(channel) => channel,
+        None => return Role::Main,
+    };
     match (text(0), text(1), pid(2)) {
         (Some(WORKER_FLAG), Some(name), Some(parent)) => Role::Worker {
             name: name.to_owned(),
             parent,
+            #[cfg(windows)]
+            channel,
         },
         (Some(SERVER_FLAG), _, _) => {
             pid(1).map_or(Role::Main, |parent| Role::Server { parent })
@@ -55,7 +73,7 @@ fn role() -> Role {
 fn role_args() -> usize {
     match role() {
         Role::Main => 0,
-        Role::Worker { .. } => 3,
+        Role::Worker { .. } => 1 + WORKER_ARGS,
         Role::Server { .. } => 2,
     }
 }
@@ -98,7 +116,16 @@ pub fn init() {
         }
         _ => 1, // the parent is already gone
     }));
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    std::process::exit(worker::contain(|| match role {
+        Role::Worker {
+            name,
+            parent,
+            channel,
+        } if die_with_parent(parent) => worker::serve_spawned(&name, channel),
+        _ => 1, // the parent is already gone, or no fork server starts on Windows
+    }));
+    #[cfg(not(any(unix, windows)))]
     {
         // No pool starts workers on this platform.
         eprintln!("this library starts no workers on this platform");
@@ -137,7 +164,7 @@ pub(crate) fn set_forked_process_name(name: Box<String>) {
 /// would do the same. (Python refuses in the same spot, with "An attempt has been made
 /// to start a new process before the current process has finished its bootstrapping
 /// phase".)
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub(crate) fn is_uninitialized_spawned_worker() -> bool {
     !matches!(role(), Role::Main) && !SERVING.load(Ordering::Relaxed)
 }
@@ -158,10 +185,40 @@ pub fn program_args() -> Vec<OsString> {
 /// that the parent did not end before the request was made: a worker or a fork server
 /// never outlives its parent. Linux only; elsewhere it only checks.
 #[cfg(unix)]
-pub(crate) fn die_with_parent(parent: i32) -> bool {
+pub(crate) fn die_with_parent(parent: u32) -> bool {
     #[cfg(target_os = "linux")]
     if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).is_err() {
         return false;
     }
-    nix::unistd::getppid().as_raw() == parent
+    u32::try_from(nix::unistd::getppid().as_raw()) == Ok(parent)
+}
+
+/// Windows has no parent-death signal, and a process is no one's child once started: the
+/// worker opens its parent by pid and keeps a thread that waits for it to end, then ends
+/// this process as abruptly as Linux's `SIGKILL` would, mid-task too. False if the parent
+/// is already gone.
+#[cfg(windows)]
+pub(crate) fn die_with_parent(parent: u32) -> bool {
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, INFINITE, OpenProcess, PROCESS_SYNCHRONIZE,
+        TerminateProcess, WaitForSingleObject,
+    };
+    // SAFETY: asks only for the right to wait on the process.
+    let handle = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, parent) };
+    if handle.is_null() {
+        return false;
+    }
+    // A handle is a number the thread may carry; it is never closed, as the process ends
+    // when the wait does.
+    let handle = handle as usize;
+    std::thread::Builder::new()
+        .name("parent-watch".to_owned())
+        .spawn(move || {
+            // SAFETY: a handle opened above, and kept open; then this process ends.
+            unsafe {
+                WaitForSingleObject(handle as _, INFINITE);
+                TerminateProcess(GetCurrentProcess(), 1);
+            }
+        })
+        .is_ok()
 }

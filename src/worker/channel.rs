@@ -1,5 +1,7 @@
-//! The pipe between the pool and one worker: a Unix socket pair carrying one message a
-//! frame — a 4-byte length, then the message in CBOR.
+//! The pipe between the pool and one worker: a connected pair of sockets carrying one
+//! message a frame — a 4-byte length, then the message in CBOR. On Unix the pair is a
+//! Unix socket pair; Windows has none, so there it is a TCP connection on the loopback
+//! interface (see `loopback.rs`).
 //!
 //! A forked worker inherits a copy of *every* descriptor of its parent, the other
 //! workers' sockets included. A worker holding a sibling's socket keeps that sibling
@@ -8,8 +10,15 @@
 //! them but its own ([`ForkGuard`]).
 
 use std::io::{self, BufReader, Read, Write};
+#[cfg(windows)]
+use std::mem::ManuallyDrop;
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
+#[cfg(windows)]
+use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, FromRawSocket};
+#[cfg(unix)]
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -53,32 +62,57 @@ pub(crate) fn frame<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
     Ok(framed)
 }
 
+/// A connected socket: a Unix socket on Unix, a loopback TCP connection on Windows.
+#[cfg(unix)]
+pub(crate) type Stream = UnixStream;
+#[cfg(windows)]
+pub(crate) type Stream = std::net::TcpStream;
+
+/// A channel as a bare number, for the panic hook, which writes to it without the
+/// `Channel` that owns it: a descriptor on Unix, a socket handle on Windows.
+#[cfg(unix)]
+pub(crate) type RawChannel = RawFd;
+#[cfg(windows)]
+pub(crate) type RawChannel = std::os::windows::io::RawSocket;
+
 /// Descriptors of every pool socket this process holds.
+#[cfg(unix)]
 static OPEN_SOCKETS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 
+#[cfg(unix)]
 fn open_sockets() -> MutexGuard<'static, Vec<RawFd>> {
     OPEN_SOCKETS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A pool socket, listed in [`OPEN_SOCKETS`] for as long as it is open.
+/// A pool socket; on Unix, listed in [`OPEN_SOCKETS`] for as long as it is open.
 #[derive(Debug)]
-pub(crate) struct PoolSocket(UnixStream);
+pub(crate) struct PoolSocket(Stream);
 
 impl PoolSocket {
-    fn new(stream: UnixStream) -> Self {
+    fn new(stream: Stream) -> Self {
+        #[cfg(unix)]
         open_sockets().push(stream.as_raw_fd());
         PoolSocket(stream)
     }
 
     /// Any socket of the pool's: a fork server's, or a channel received from one.
+    #[cfg(unix)]
     pub(crate) fn from_fd(fd: OwnedFd) -> Self {
         PoolSocket::new(UnixStream::from(fd))
     }
 }
 
+#[cfg(unix)]
 impl AsFd for PoolSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl AsSocket for PoolSocket {
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.0.as_socket()
     }
 }
 
@@ -88,6 +122,7 @@ impl io::Read for PoolSocket {
     }
 }
 
+#[cfg(unix)]
 impl Drop for PoolSocket {
     fn drop(&mut self) {
         let fd = self.0.as_raw_fd();
@@ -99,7 +134,10 @@ impl Drop for PoolSocket {
 /// end. On the pool's end no read or write blocks longer than `timeout`: the worker's end
 /// waits for requests as long as the pool lives.
 pub(crate) fn pair(timeout: Duration) -> io::Result<(Channel, PoolSocket)> {
+    #[cfg(unix)]
     let (pool_end, worker_end) = UnixStream::pair()?;
+    #[cfg(windows)]
+    let (pool_end, worker_end) = crate::worker::loopback::pair()?;
     // Zero would mean "no limit" to the kernel.
     let timeout = Some(timeout.max(Duration::from_millis(1)));
     pool_end.set_read_timeout(timeout)?;
@@ -112,8 +150,10 @@ pub(crate) fn pair(timeout: Duration) -> io::Result<(Channel, PoolSocket)> {
 
 /// Held across `fork()`: no other thread can open or close a pool socket meanwhile, and
 /// the child learns exactly which inherited descriptors belong to other channels.
+#[cfg(unix)]
 pub(crate) struct ForkGuard(MutexGuard<'static, Vec<RawFd>>);
 
+#[cfg(unix)]
 impl ForkGuard {
     pub(crate) fn lock() -> Self {
         ForkGuard(open_sockets())
@@ -148,12 +188,12 @@ impl Channel {
         }
     }
 
-    /// The worker's side: its end of the pair, received by fork or through standard
-    /// input.
-    pub(crate) fn from_stream(stream: UnixStream) -> Self {
+    /// The worker's side: its end of the pair, received by fork or at start.
+    pub(crate) fn from_stream(stream: Stream) -> Self {
         Channel::new(PoolSocket::new(stream))
     }
 
+    #[cfg(unix)]
     pub(crate) fn from_socket(socket: PoolSocket) -> Self {
         Channel::new(socket)
     }
@@ -189,10 +229,42 @@ impl Channel {
     pub(crate) fn has_buffered_input(&self) -> bool {
         !self.socket.buffer().is_empty()
     }
+
+    /// The channel as a bare number, for [`write_raw`].
+    pub(crate) fn raw(&self) -> RawChannel {
+        #[cfg(unix)]
+        return self.socket.get_ref().0.as_raw_fd();
+        #[cfg(windows)]
+        return self.socket.get_ref().0.as_raw_socket();
+    }
 }
 
+/// Writes all of `bytes` to a channel known by its number, taking no lock: what a panic
+/// hook may do, wherever the serving loop was.
+pub(crate) fn write_raw(channel: RawChannel, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY (both): the channel stays open while the worker serves, and is only written
+    // to here, never closed.
+    #[cfg(unix)]
+    return crate::worker::unlocked_io::write_all(
+        unsafe { BorrowedFd::borrow_raw(channel) },
+        bytes,
+    );
+    // `send` on a socket takes no lock in the standard library.
+    #[cfg(windows)]
+    return ManuallyDrop::new(unsafe { Stream::from_raw_socket(channel) })
+        .write_all(bytes);
+}
+
+#[cfg(unix)]
 impl AsFd for Channel {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.get_ref().as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl AsSocket for Channel {
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.socket.get_ref().as_socket()
     }
 }

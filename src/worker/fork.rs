@@ -36,7 +36,7 @@ pub(crate) fn fork_worker(
     let channel = Channel::from_socket(channel);
     let name = Box::new(spec.name.to_owned());
     let environment = Environment::without(spec.env_remove);
-    let parent = nix::unistd::getpid().as_raw();
+    let parent = std::process::id();
     let sockets = ForkGuard::lock();
     // SAFETY: the child runs only async-signal-safe code until it serves, and leaves
     // through `_exit`: it never returns into the parent's code.

@@ -2,21 +2,23 @@
 //! of the pool or of the start methods; both are built on it.
 
 pub(crate) mod bootstrap;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub(crate) mod channel;
 pub(crate) mod error;
 #[cfg(unix)]
 pub(crate) mod fork;
 #[cfg(unix)]
 pub(crate) mod fork_server;
-#[cfg(unix)]
+#[cfg(windows)]
+pub(crate) mod loopback;
+#[cfg(any(unix, windows))]
 mod serve;
 pub(crate) mod task;
 pub(crate) mod threads;
 pub(crate) mod unlocked_io;
 pub(crate) mod wire;
 
+#[cfg(any(unix, windows))]
+pub(crate) use serve::{contain, install_panic_hook, serve_spawned};
 #[cfg(unix)]
-pub(crate) use serve::{
-    contain, detach_stdin, install_panic_hook, serve, serve_spawned, take_channel,
-};
+pub(crate) use serve::{detach_stdin, serve, take_channel};

@@ -1,25 +1,30 @@
 //! The loop every worker runs, however it was started.
 
 use std::cell::Cell;
+#[cfg(unix)]
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{FromRawFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(unix)]
 use crate::worker::bootstrap;
-use crate::worker::channel::{self, Bytes, Channel, Reply, Request};
+use crate::worker::channel::{self, Bytes, Channel, RawChannel, Reply, Request};
 use crate::worker::task;
 use crate::worker::unlocked_io;
 
 /// Exit code of a worker whose task panicked, the code Rust gives a panicking `main`.
 pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 
-/// The descriptor of the serving worker's channel, for its panic hook; -1 in a process
-/// that does not serve.
-static SERVING_CHANNEL: AtomicI32 = AtomicI32::new(-1);
+/// The serving worker's channel, for its panic hook; [`NOT_SERVING`] in a process that
+/// does not serve.
+static SERVING_CHANNEL: AtomicU64 = AtomicU64::new(NOT_SERVING);
+const NOT_SERVING: u64 = u64::MAX;
 
 thread_local! {
     /// True on the thread that serves: only its panics are the pool's business.
@@ -32,7 +37,9 @@ thread_local! {
 /// Runs in a forked child straight after `fork()`, and in a spawned child from
 /// `init()`.
 pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) -> i32 {
-    SERVING_CHANNEL.store(channel.as_fd().as_raw_fd(), Ordering::Relaxed);
+    #[allow(clippy::unnecessary_cast)]
+    // an `i32` descriptor on Unix, a `u64` on Windows
+    SERVING_CHANNEL.store(channel.raw() as u64, Ordering::Relaxed);
     SERVING_THREAD.with(|serving| serving.set(true));
     // The pool does not wait for this: it reads it in front of the first reply.
     if announce_readiness && let Err(error) = channel.send(&Reply::Ready) {
@@ -117,7 +124,7 @@ pub(crate) fn install_panic_hook() {
             std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
         panic::set_hook(Box::new(move |info| {
             let channel = SERVING_CHANNEL.load(Ordering::Relaxed);
-            if channel < 0 || !SERVING_THREAD.with(Cell::get) {
+            if channel == NOT_SERVING || !SERVING_THREAD.with(Cell::get) {
                 return usual_report(info);
             }
             let message = info.payload_as_str().unwrap_or("a panic without a message");
@@ -127,31 +134,33 @@ pub(crate) fn install_panic_hook() {
             if backtrace_wanted {
                 usual_report(info);
             }
-            send_panic(channel, message.to_owned());
+            #[allow(clippy::unnecessary_cast)] // stored from a `RawChannel` above
+            send_panic(channel as RawChannel, message.to_owned());
         }));
     });
 }
 
-/// Sends a `Panicked` reply with `write(2)`: the hook may run at any point of the serve
-/// loop, so it writes one whole line of its own rather than use the loop's `Channel`.
-fn send_panic(channel: RawFd, message: String) {
+/// Sends a `Panicked` reply with `write(2)` (`send` on Windows): the hook may run at any
+/// point of the serve loop, so it writes one whole frame of its own rather than use the
+/// loop's `Channel`.
+fn send_panic(channel: RawChannel, message: String) {
     let Ok(frame) = channel::frame(&Reply::Panicked { message }) else {
         return;
     };
-    // SAFETY: the channel stays open while the worker serves, and the hook runs only on
-    // the serving thread.
-    let channel = unsafe { BorrowedFd::borrow_raw(channel) };
-    let _ = unlocked_io::write_all(channel, &frame);
+    let _ = channel::write_raw(channel, &frame);
 }
 
 /// The start of a spawned worker, from `init()`: the parent handed it its end of the
-/// channel as descriptor 3.
-pub(crate) fn serve_spawned(name: &str) -> i32 {
+/// channel as descriptor 3 (on Windows, as the inherited socket `inherited`).
+pub(crate) fn serve_spawned(name: &str, #[cfg(windows)] inherited: RawChannel) -> i32 {
     install_panic_hook();
-    match take_channel() {
-        Ok(channel) => {
-            serve(name, Channel::from_stream(UnixStream::from(channel)), true)
-        }
+    #[cfg(unix)]
+    let taken = take_channel().map(UnixStream::from);
+    #[cfg(windows)]
+    let taken = crate::worker::loopback::take_inherited(inherited)
+        .and_then(|stream| detach_stdin().map(|()| stream));
+    match taken {
+        Ok(stream) => serve(name, Channel::from_stream(stream), true),
         Err(error) => {
             let line =
                 format!("{name}: cannot take the channel to the pool: {error}\n");
@@ -164,6 +173,7 @@ pub(crate) fn serve_spawned(name: &str) -> i32 {
 /// Takes the channel to the pool from descriptor 3, where the parent put it, and, now
 /// that `main` has handed over, gives the process `/dev/null` as standard input. Code
 /// before `init()` had the parent's standard input, and may have used it.
+#[cfg(unix)]
 pub(crate) fn take_channel() -> io::Result<OwnedFd> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     // Close-on-exec from now on: what this process starts must not hold the channel.
@@ -180,8 +190,22 @@ pub(crate) fn take_channel() -> io::Result<OwnedFd> {
 /// Gives the worker `/dev/null` as standard input, as Python does: a worker that reads
 /// its standard input must not steal the terminal's bytes. `open(2)` and `dup2(2)` are async-signal-safe, and a path this short is
 /// turned into a C string on the stack, without allocating.
+#[cfg(unix)]
 pub(crate) fn detach_stdin() -> io::Result<()> {
     nix::unistd::dup2_stdin(File::open("/dev/null")?)?;
+    Ok(())
+}
+
+/// Windows: the worker's standard input becomes `NUL`, as `/dev/null` on Unix.
+#[cfg(windows)]
+fn detach_stdin() -> io::Result<()> {
+    use std::os::windows::io::IntoRawHandle;
+    use windows_sys::Win32::System::Console::{STD_INPUT_HANDLE, SetStdHandle};
+    let null = std::fs::File::open("NUL")?.into_raw_handle();
+    // SAFETY: `null` is an open handle, given to the process as its standard input.
+    if unsafe { SetStdHandle(STD_INPUT_HANDLE, null) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub struct TaskEntry {
 impl TaskEntry {
     /// Whether this entry is the one a request names: `path::to::f` for a task,
     /// `path::to::f()` for an initializer.
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     fn answers_to(&self, wanted: &str) -> bool {
         let name = (self.name)();
         match self.initializer {
@@ -182,7 +182,7 @@ pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Bytes, Str
 }
 
 /// Finds a task or initializer of this program by its qualified name.
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
     TASKS.iter().find(|entry| entry.answers_to(name))
 }

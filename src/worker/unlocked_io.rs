@@ -22,9 +22,11 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Writes all of `bytes` to standard error; a failure has nowhere to be reported.
-#[cfg(unix)]
 pub(crate) fn write_stderr(bytes: &[u8]) {
+    #[cfg(unix)]
     let _ = write_all(standard(nix::libc::STDERR_FILENO), bytes);
+    #[cfg(not(unix))]
+    let _ = io::Write::write_all(&mut io::stderr().lock(), bytes);
 }
 
 /// A standard descriptor by number: `std::io::stdout()` would set up the stream's buffer
