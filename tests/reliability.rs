@@ -47,7 +47,7 @@ fn main() {
         }
         trials.extend([
             Trial::test(
-                format!("{method}: NaN, infinities, u128, bytes and enums come back equal"),
+                format!("{method}: NaN, infinities, u128, bytes, enums and 1 MiB come back equal"),
                 move || values_json_cannot_carry_come_back_equal(method),
             ),
             Trial::test(
@@ -495,6 +495,9 @@ fn values_json_cannot_carry_come_back_equal(method: StartMethod) -> Result<(), F
         },
     ];
     assert_eq!(pool.map(task!(echo::<Shape>), shapes.clone())?, shapes);
+    // Far beyond any buffer on the way: 1 MiB each way.
+    let large = ["x".repeat(1 << 20), "y".repeat(5000)];
+    assert_eq!(pool.map(task!(echo::<String>), large.clone())?, large);
     pool.shutdown()?;
     Ok(())
 }

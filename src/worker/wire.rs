@@ -39,7 +39,9 @@ impl<'de> Deserialize<'de> for Bytes {
                 Ok(Bytes(bytes))
             }
         }
-        deserializer.deserialize_bytes(Visitor)
+        // An owned buffer: ciborium reads a borrowed one into a scratch buffer of 4 KiB,
+        // and refuses anything longer.
+        deserializer.deserialize_byte_buf(Visitor)
     }
 }
 
