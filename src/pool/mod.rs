@@ -1,5 +1,5 @@
 //! The top floor: what a program drives. The pool hands tasks to its workers and watches
-//! them with `poll(2)`; it never asks how a worker was started.
+//! them with `poll(2)` (`WSAPoll` on Windows); it never asks how a worker was started.
 
 mod builder;
 #[cfg(any(unix, windows))]

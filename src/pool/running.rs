@@ -395,12 +395,12 @@ impl Pool {
             let channels: Vec<&Channel> =
                 links.iter().map(|(_, link, _)| &link.channel).collect();
             match readiness::readable(&channels, deadline) {
-                Ok(readable) if readable.contains(&true) => {
-                    let position = readable.iter().position(|&r| r).unwrap_or(0);
-                    return Ok(links[position].0);
+                Ok(readable) => {
+                    if let Some(position) = readable.iter().position(|&r| r) {
+                        return Ok(links[position].0);
+                    }
                 }
-                // Nothing yet, or a signal came first: only the deadline ends the wait.
-                Ok(_) => {}
+                // A signal came first: only the deadline ends the wait.
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => {
                     let stage = self.stage_of(first_due);

@@ -1,8 +1,8 @@
 //! The spawn start method on Windows: the worker is this program, executed again from the
 //! start, as on Unix; what differs is how it gets its channel and how it is waited for.
 //!
-//! CPython's `popen_spawn_win32.py` does the same: `CreateProcess` on the running
-//! executable, a handle passed by number on the command line. Windows has neither
+//! CPython's `popen_spawn_win32.py` does much the same: `CreateProcess` on the running
+//! executable, a handle's number on the command line. Windows has neither
 //! `fork()` nor signals: a worker is ended with `TerminateProcess`, and its exit code is
 //! all that says how it ended.
 
@@ -37,7 +37,7 @@ impl SpawnWin32Popen {
             }
             command.spawn()
         };
-        // The caller closes `channel` now: the worker holds the only other copy.
+        // `channel` is closed when this returns: the worker holds the only other copy.
         launched()
             .map(SpawnWin32Popen)
             .map_err(|source| spec.launch_error(source))

@@ -10,11 +10,13 @@
 //!
 //! The worker gets its end the way Windows passes a handle to a child on purpose: the
 //! handle is made inheritable just before the child is created, its number goes on the
-//! child's command line, and the parent closes its copy at once (as CPython's
-//! `popen_spawn_win32.py` passes its pipe's handle by number). The child then makes the
-//! inherited handle a socket of its own with `WSADuplicateSocketW`, as Microsoft
-//! advises for sockets shared between processes; Wine's Winsock, which knows only the
-//! sockets its own process made, needs that step.
+//! child's command line, and the parent closes its copy at once. (CPython's
+//! `popen_spawn_win32.py` also puts a pipe handle's number on the command line, but its
+//! child copies the handle out of the parent with `DuplicateHandle`, so the parent keeps
+//! its copy until then, and cannot take the pipe's end-of-file as a sign of the child's
+//! death.) The child then makes the inherited handle a socket of its own with
+//! `WSADuplicateSocketW`, Winsock's way of sharing a socket between processes; Wine's
+//! Winsock, which knows only the sockets its own process made, needs that step.
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
