@@ -54,6 +54,9 @@ struct Args {
     /// Make the pool refuse to fork while the process has other threads
     #[arg(long)]
     refuse: bool,
+    /// Start a thread before `forkspawn::init()`: a fork server runs that code too
+    #[arg(long)]
+    early_thread: bool,
 }
 
 // ANCHOR: task
@@ -103,8 +106,12 @@ fn hold(lock: Lock, held: mpsc::Sender<()>, release: mpsc::Receiver<()>) {
 
 // ANCHOR: main
 fn main() -> ExitCode {
-    forkspawn::init();
     let args: Args = forkspawn::instruments::cli::parse_args();
+    if args.early_thread {
+        // Code before `init()` runs in every spawned worker and in the fork server.
+        thread::spawn(|| thread::sleep(Duration::from_secs(600)));
+    }
+    forkspawn::init();
     // The fork happens while the lock is held: the thread says so before the pool starts.
     let (held, is_held) = mpsc::channel();
     let (release, released) = mpsc::channel();

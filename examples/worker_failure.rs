@@ -40,6 +40,9 @@ enum Failure {
     Initializer,
     /// `main` does not call `forkspawn::init()`
     ForgetInit,
+    /// `main` takes 10 s before `forkspawn::init()` in a spawned worker or a fork server,
+    /// and the pool waits 3 s
+    SlowStart,
 }
 
 /// Workers square the inputs 1 to 4; `--fail` chooses what goes wrong.
@@ -105,6 +108,11 @@ fn main() -> ExitCode {
         let read = std::io::Read::read_to_end(&mut std::io::stdin(), &mut input);
         say!("read {} bytes of standard input", read.unwrap_or(0));
     }
+    if args.fail == Failure::SlowStart
+        && forkspawn::current_process_name() != "MainProcess"
+    {
+        thread::sleep(Duration::from_secs(10));
+    }
     if args.fail != Failure::ForgetInit {
         forkspawn::init();
     }
@@ -128,6 +136,9 @@ fn run(args: &Args) -> Result<(), PoolError> {
     let mut builder = Pool::builder(args.method).workers(args.workers.into());
     if args.fail == Failure::Initializer {
         builder = builder.initializer(initializer!(open_database));
+    }
+    if args.fail == Failure::SlowStart {
+        builder = builder.timeout(Duration::from_secs(3));
     }
     let mut pool = builder.start()?;
     let squares = pool.map(task!(square), 1..=4)?;

@@ -96,6 +96,40 @@ fn a_failing_initializer_stops_the_pool_before_any_task() {
 }
 
 #[test]
+fn a_worker_or_fork_server_slow_to_start_times_out_in_one_line_and_is_killed() {
+    for (method, worker) in [
+        (StartMethod::Spawn, "SpawnProcess-"),
+        (StartMethod::Forkserver, "ForkServerProcess-"),
+    ] {
+        let outcome = run("worker_failure", &[method.as_str(), "--fail", "slow-start"]);
+        let context = format!("{method}:\n{}", outcome.output);
+        assert_eq!(outcome.status.code(), Some(1), "{context}");
+        let errors = error_lines(&outcome.output);
+        assert_eq!(errors.len(), 1, "{context}");
+        assert!(
+            errors[0].starts_with(&format!("error: worker {worker}")),
+            "{context}"
+        );
+        assert!(
+            errors[0].ends_with("timed out after 3s while starting"),
+            "{context}"
+        );
+        assert!(
+            outcome.output.contains("child processes left: none"),
+            "{context}"
+        );
+    }
+    // A forked worker never runs `main`: it is not slowed down at all.
+    let outcome = run("worker_failure", &["fork", "--fail", "slow-start"]);
+    assert!(outcome.status.success(), "{}", outcome.output);
+    assert!(
+        outcome.output.contains("squares: [1, 4, 9, 16]"),
+        "{}",
+        outcome.output
+    );
+}
+
+#[test]
 fn without_init_a_spawned_worker_or_fork_server_refuses_to_start_a_pool_and_fork_does_not_care()
  {
     let outcome = run("worker_failure", &["spawn", "--fail", "forget-init"]);

@@ -62,6 +62,10 @@ fn main() {
                 a_task_that_never_returns_times_out(method)
             }),
             Trial::test(
+                format!("{method}: a worker that closes its channel but stays times out"),
+                move || a_worker_that_closes_its_channel_but_stays_times_out(method),
+            ),
+            Trial::test(
                 format!("{method}: an initializer that never returns times out"),
                 move || an_initializer_that_never_returns_times_out(method),
             ),
@@ -214,6 +218,42 @@ fn a_task_that_never_returns_times_out(method: StartMethod) -> Result<(), Failed
     let text = error.to_string();
     let expected = "timed out after 300ms on the 1st input of never_returns";
     assert!(text.ends_with(expected), "{text}");
+    assert_all_gone(&pids)
+}
+
+/// Closes every descriptor but the standard ones, the channel to the pool among them,
+/// and stays: the pool sees end-of-file, but no exit.
+fn closes_its_channel_and_stays(_: u64) -> u64 {
+    for fd in 3..1024 {
+        // SAFETY: this process is about to do nothing but sleep; no descriptor is used.
+        unsafe { nix::libc::close(fd) };
+    }
+    thread::sleep(Duration::from_secs(60));
+    0
+}
+
+fn a_worker_that_closes_its_channel_but_stays_times_out(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let timeout = Duration::from_millis(300);
+    let mut pool = builder(method).timeout(timeout).start()?;
+    let pids = pool.worker_pids();
+    let started = Instant::now();
+    let error = pool
+        .map(task!(closes_its_channel_and_stays), [1_u64])
+        .unwrap_err();
+    let text = error.to_string();
+    let expected =
+        "timed out after 300ms on the 1st input of closes_its_channel_and_stays";
+    if !text.ends_with(expected) {
+        return Err(format!("not the time-out: {text}").into());
+    }
+    // The wait for its exit had the pool's limit, not the task's 60 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
     assert_all_gone(&pids)
 }
 

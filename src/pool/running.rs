@@ -435,12 +435,15 @@ impl Pool {
         })
     }
 
-    /// The error for a worker that ended without answering, with how it ended.
+    /// The error for a worker that ended without answering, with how it ended. It
+    /// closed its channel, so it is leaving; one still there after the timeout is
+    /// killed.
     fn died(&mut self, index: usize, stage: Stage) -> PoolError {
         let worker = &mut self.workers[index];
         worker.state = State::Gone;
-        match worker.process.wait() {
-            Ok(exit) => PoolError::Died {
+        match worker.process.wait_within(self.settings.timeout) {
+            Ok(None) => self.timed_out(index, stage),
+            Ok(Some(exit)) => PoolError::Died {
                 worker: worker.name.clone(),
                 stage,
                 exit,

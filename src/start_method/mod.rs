@@ -128,6 +128,14 @@ pub(crate) trait Popen {
     fn wait(&mut self) -> io::Result<WorkerExit>;
     /// Reaps the worker if it has ended; `None` if it is still running.
     fn try_wait(&mut self) -> io::Result<Option<WorkerExit>>;
+    /// Waits at most `limit` for the worker to end, and reaps it; `None` if it is still
+    /// running then. The pool waits so once a worker has closed its channel: it should
+    /// be leaving, but a process that closed its channel and went on must not hold the
+    /// pool for ever.
+    fn wait_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> io::Result<Option<WorkerExit>>;
     /// True if the worker sends `Ready` before its first reply: a worker that has code
     /// to run before it serves (a spawned one runs `main`) can fail there, and the pool
     /// must be able to say so.

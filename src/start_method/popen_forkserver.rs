@@ -20,11 +20,11 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
 
 use crate::start_method::exec::spawn_this_program;
-use crate::start_method::popen_fork::ForkPopen;
+use crate::start_method::popen_fork::{self, ForkPopen};
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::bootstrap::{self, SERVER_FLAG};
 use crate::worker::channel::PoolSocket;
-use crate::worker::error::{PoolError, WorkerExit};
+use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::fork_server::{self, ServerReply, ServerRequest};
 
 thread_local! {
@@ -88,7 +88,15 @@ impl ForkserverPopen {
         spec: &WorkerSpec<'_>,
         channel: PoolSocket,
     ) -> Result<Self, PoolError> {
-        let launch_error = |source| spec.launch_error(source);
+        // A server that does not answer in time is the worker not starting in time.
+        let launch_error = |source: io::Error| match source.kind() {
+            io::ErrorKind::TimedOut => PoolError::TimedOut {
+                worker: spec.name.to_owned(),
+                stage: Stage::Starting,
+                waited: spec.timeout,
+            },
+            _ => spec.launch_error(source),
+        };
         let server = Server::get_or_start(spec.timeout).map_err(launch_error)?;
         let request = ServerRequest::Fork {
             name: spec.name.to_owned(),
@@ -152,6 +160,16 @@ impl Popen for ForkserverPopen {
 
     fn try_wait(&mut self) -> io::Result<Option<WorkerExit>> {
         self.reap(false)
+    }
+
+    /// The worker is the server's child: its end is watched here, and it is reaped
+    /// through the server once it has ended.
+    fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
+        if popen_fork::ended_within(self.pid, limit)? {
+            self.wait().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// A forked worker serves at once; the server's own start-up is paid in `launch`.
@@ -312,7 +330,8 @@ impl Server {
 impl Drop for Server {
     /// The last worker is gone: closing the socket tells the server to leave. It has
     /// nothing left to do, so it is waited for, with the socket's end-of-file as the
-    /// sign it has left; one that does not is killed.
+    /// sign it has left; one that does not, or that already let a request time out, is
+    /// killed.
     fn drop(&mut self) {
         if self.owner != nix::unistd::getpid() || self.ended.get().is_some() {
             return; // another process's server, or one already reaped
@@ -321,10 +340,11 @@ impl Drop for Server {
             std::os::fd::AsRawFd::as_raw_fd(&self.control.as_fd()),
             nix::sys::socket::Shutdown::Write,
         );
-        let left = matches!(
-            fork_server::receive::<ServerReply>(self.control.as_fd()),
-            Ok(None)
-        );
+        let left = !self.lost.get()
+            && matches!(
+                fork_server::receive::<ServerReply>(self.control.as_fd()),
+                Ok(None)
+            );
         let mut process = self.process.borrow_mut();
         if !left {
             let _ = process.kill();

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use crate::start_method::exec::spawn_this_program;
 use crate::start_method::popen_fork::ForkPopen;
@@ -53,5 +54,9 @@ impl Popen for SpawnPopen {
 
     fn try_wait(&mut self) -> io::Result<Option<WorkerExit>> {
         self.0.try_wait()
+    }
+
+    fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
+        self.0.wait_within(limit)
     }
 }

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::process::{Child, Command};
+use std::time::Duration;
 
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::bootstrap::{self, WORKER_FLAG};
@@ -66,6 +67,19 @@ impl Popen for SpawnWin32Popen {
 
     fn try_wait(&mut self) -> io::Result<Option<WorkerExit>> {
         self.0.try_wait().map(|status| status.map(exit_of))
+    }
+
+    /// A process handle is signalled when the process ends: waited on with a limit.
+    fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
+        use std::os::windows::io::AsRawHandle;
+        use windows_sys::Win32::Foundation::WAIT_TIMEOUT;
+        use windows_sys::Win32::System::Threading::WaitForSingleObject;
+        let millis = u32::try_from(limit.as_millis()).unwrap_or(u32::MAX - 1);
+        // SAFETY: the child's handle stays open while `self.0` lives.
+        match unsafe { WaitForSingleObject(self.0.as_raw_handle(), millis) } {
+            WAIT_TIMEOUT => Ok(None),
+            _ => self.try_wait(),
+        }
     }
 }
 

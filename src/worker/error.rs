@@ -206,8 +206,8 @@ impl fmt::Display for PoolError {
                 threads: Some(threads),
             } => write!(
                 f,
-                "refusing to fork with {threads} threads running: a worker may \
-                 deadlock (use spawn)"
+                "refusing to fork with {threads} threads running: workers may \
+                 deadlock (use spawn or forkserver)"
             ),
             PoolError::ThreadedFork { threads: None } => write!(
                 f,

@@ -54,13 +54,13 @@ pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
     if !WARNED.swap(true, Ordering::Relaxed) {
         let line = if bootstrap::current_process_name() == bootstrap::SERVER_NAME {
             format!(
-                "warning: the fork server has {threads} threads (main started one before \
-                 forkspawn::init()); a worker may deadlock\n"
+                "warning: the fork server has {threads} threads; a worker may deadlock \
+                 (start threads after init())\n"
             )
         } else {
             format!(
                 "warning: this process has {threads} threads; a forked worker may \
-                 deadlock (use spawn)\n"
+                 deadlock (use spawn or forkserver)\n"
             )
         };
         unlocked_io::write_stderr(line.as_bytes());
