@@ -39,7 +39,8 @@ pub(crate) fn fork_worker(
     let parent = std::process::id();
     let sockets = ForkGuard::lock();
     // SAFETY: the child runs only async-signal-safe code until it serves, and leaves
-    // through `_exit`: it never returns into the parent's code.
+    // through `_exit`: it never returns into the parent's code. Why that matters in a
+    // parent with threads: the chapter "Fork and threads" (src/fork-threads.md).
     match unsafe { fork() } {
         Err(errno) => Err(PoolError::Launch {
             worker: spec.name.to_owned(),
@@ -114,7 +115,7 @@ impl Environment {
     /// through `_exit`.
     fn install(&self) {
         // SAFETY: the child has one thread, so nothing reads `environ` meanwhile, and
-        // `self` lives in the frame of `launch`, which the child never leaves.
+        // `self` lives in the frame of `fork_worker`, which the child never leaves.
         unsafe { environ = self.pointers.as_ptr() };
     }
 }
