@@ -58,7 +58,7 @@ pub use worker::threads::ThreadedFork;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::worker::task::{
-        InitOutcome, TASKS, TaskEntry, name_of, run_initializer, run_task,
+        InitOutcome, TASKS, TaskEntry, identity_of, name_of, run_initializer, run_task,
     };
     pub use crate::worker::wire::Bytes;
     pub use linkme;

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use forkspawn::{Pool, PoolBuilder, PoolError, Stage, StartMethod, ThreadedFork, task};
+use forkspawn::{
+    Pool, PoolBuilder, PoolError, Stage, StartMethod, Task, ThreadedFork, task,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
@@ -57,6 +59,10 @@ fn main() {
             Trial::test(
                 format!("{method}: two tasks written alike are never mistaken"),
                 move || two_tasks_written_alike_are_never_mistaken(method),
+            ),
+            Trial::test(
+                format!("{method}: two tasks of one name are refused, not guessed"),
+                move || two_tasks_of_one_name_are_refused_not_guessed(method),
             ),
             Trial::test(format!("{method}: a task that never returns times out"), move || {
                 a_task_that_never_returns_times_out(method)
@@ -480,6 +486,44 @@ fn task_of_two() -> forkspawn::Task<u64, u64> {
 
 /// Both are written `task!(f)` in the same module. Before, both were named
 /// `reliability::f`, and mapping `two::f` ran `one::f`.
+/// Two functions named `f`, each in a block of its own: the compiler names both
+/// `reliability::tasks_in_two_blocks::f`.
+fn tasks_in_two_blocks() -> (Task<u64, u64>, Task<u64, u64>) {
+    let first = {
+        fn f(x: u64) -> u64 {
+            x + 100
+        }
+        task!(f)
+    };
+    let second = {
+        fn f(x: u64) -> u64 {
+            x + 200
+        }
+        task!(f)
+    };
+    (first, second)
+}
+
+fn two_tasks_of_one_name_are_refused_not_guessed(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let (first, second) = tasks_in_two_blocks();
+    assert_eq!(first.name(), second.name());
+    let mut pool = builder(method).start()?;
+    let error = pool.map(second, [1]).unwrap_err().to_string();
+    let expected = "this program has two different tasks named \
+                    `reliability::tasks_in_two_blocks::f`: rename one";
+    if !error.ends_with(expected) {
+        return Err(format!("not the refusal: {error}").into());
+    }
+    // One function entered twice, by two `task!`s, is one task.
+    let mut pool = builder(method).start()?;
+    assert_eq!(pool.map(task!(double), [1])?, [2]);
+    assert_eq!(pool.map(task!(double), [2])?, [4]);
+    pool.shutdown()?;
+    Ok(())
+}
+
 fn two_tasks_written_alike_are_never_mistaken(
     method: StartMethod,
 ) -> Result<(), Failed> {

@@ -79,10 +79,13 @@ fn leave(name: &str, error: &io::Error) -> i32 {
 
 /// Runs one request; `None` if it panicked.
 fn run(task: &str, input: Bytes) -> Option<Reply> {
-    let Some(entry) = task::find(task) else {
-        return Some(Reply::Refused {
-            reason: format!("this program has no task named `{task}`"),
-        });
+    let entry = match task::find(task) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => {
+            let reason = format!("this program has no task named `{task}`");
+            return Some(Reply::Refused { reason });
+        }
+        Err(reason) => return Some(Reply::Refused { reason }),
     };
     match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(&input))) {
         Ok(Ok(output)) => Some(Reply::Done { output }),

@@ -8,6 +8,7 @@
 //! link time, into one table of the program ([`TASKS`]) under its qualified name, and
 //! only that name crosses the process boundary.
 
+use std::any::TypeId;
 use std::fmt::Display;
 use std::marker::PhantomData;
 
@@ -20,6 +21,10 @@ use serde::de::DeserializeOwned;
 #[doc(hidden)]
 pub struct TaskEntry {
     pub name: fn() -> &'static str,
+    /// The function itself, as a type: every `task!` of one function gives the same, and
+    /// two functions that share a name (`fn f` in two blocks, or in two versions of one
+    /// crate) give different ones.
+    pub identity: fn() -> TypeId,
     pub initializer: bool,
     pub run: fn(&Bytes) -> Result<Bytes, String>,
 }
@@ -43,6 +48,12 @@ impl TaskEntry {
 #[doc(hidden)]
 pub fn name_of<F>(_function: &F) -> &'static str {
     std::any::type_name::<F>()
+}
+
+/// Which function this is: each function has a type of its own.
+#[doc(hidden)]
+pub fn identity_of<F: 'static>(_function: &F) -> TypeId {
+    TypeId::of::<F>()
 }
 
 /// The table the linker fills with every `task!` and `initializer!` of the program.
@@ -119,6 +130,7 @@ macro_rules! task {
         #[linkme(crate = $crate::__private::linkme)]
         static ENTRY: $crate::__private::TaskEntry = $crate::__private::TaskEntry {
             name: || $crate::__private::name_of(&$function),
+            identity: || $crate::__private::identity_of(&$function),
             initializer: false,
             run: |input| $crate::__private::run_task($function, input),
         };
@@ -137,6 +149,7 @@ macro_rules! initializer {
         #[linkme(crate = $crate::__private::linkme)]
         static ENTRY: $crate::__private::TaskEntry = $crate::__private::TaskEntry {
             name: || $crate::__private::name_of(&$function),
+            identity: || $crate::__private::identity_of(&$function),
             initializer: true,
             run: |_| $crate::__private::run_initializer($function),
         };
@@ -181,8 +194,18 @@ pub fn run_initializer<R: InitOutcome>(function: fn() -> R) -> Result<Bytes, Str
     wire::encode(&function().into_result())
 }
 
-/// Finds a task or initializer of this program by its qualified name.
+/// Finds a task or initializer of this program by its qualified name; `None` if there is
+/// none. Two different functions of that name are refused, not guessed between.
 #[cfg(any(unix, windows))]
-pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
-    TASKS.iter().find(|entry| entry.answers_to(name))
+pub(crate) fn find(name: &str) -> Result<Option<&'static TaskEntry>, String> {
+    let mut found = TASKS.iter().filter(|entry| entry.answers_to(name));
+    let Some(first) = found.next() else {
+        return Ok(None);
+    };
+    if found.any(|other| (other.identity)() != (first.identity)()) {
+        return Err(format!(
+            "this program has two different tasks named `{name}`: rename one"
+        ));
+    }
+    Ok(Some(first))
 }
