@@ -111,6 +111,7 @@ fn main() -> ExitCode {
     if args.fail == Failure::SlowStart
         && forkspawn::current_process_name() != "MainProcess"
     {
+        say!("slow start: 10 s before forkspawn::init()");
         thread::sleep(Duration::from_secs(10));
     }
     if args.fail != Failure::ForgetInit {

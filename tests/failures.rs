@@ -233,6 +233,21 @@ fn workers_leave_when_the_parent_is_killed() {
     }
 }
 
+/// A spawned worker or a fork server runs `main` before `init()`; one that is slow there
+/// must not outlive its parent either: the parent-death signal is set before `main`.
+#[test]
+fn a_worker_or_fork_server_still_before_init_dies_with_its_parent() {
+    for (method, count) in [("spawn", 2), ("forkserver", 1)] {
+        let args = [method, "--fail", "slow-start"];
+        kill_the_parent_and_count_what_is_left(
+            "worker_failure",
+            &args,
+            "slow start",
+            count,
+        );
+    }
+}
+
 /// A forked worker that is deadlocked on a lock never reads its channel again, so it
 /// cannot notice that the parent is gone: the kernel must end it (a parent-death signal).
 #[test]
@@ -307,10 +322,11 @@ fn kill_the_parent_and_count_what_is_left(
         Err(Errno::ESRCH),
         "{context}: a process of the group is left"
     );
-    // The kernel kills them with the parent: nobody waits for a task, or a timeout, to end.
+    // The kernel kills them with the parent: nobody waits for a task (1.5 s), a slow
+    // start (10 s) or a timeout to end.
     let gone_after = killed.elapsed();
     assert!(
-        gone_after < Duration::from_secs(5),
+        gone_after < Duration::from_secs(1),
         "{context}: {gone_after:?}"
     );
 }

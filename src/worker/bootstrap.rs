@@ -193,6 +193,50 @@ pub(crate) fn die_with_parent(parent: u32) -> bool {
     u32::try_from(nix::unistd::getppid().as_raw()) == Ok(parent)
 }
 
+/// A spawned worker or a fork server runs `main` before `init()`, and that code may take
+/// long. So that it never outlives its parent meanwhile, the parent-death signal is asked
+/// for before `main` starts: glibc runs the functions listed in `.init_array` first, and
+/// passes them the program's arguments (the standard library reads its own arguments the
+/// same way). Only the flags this library put there are acted on.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static DIE_WITH_PARENT_BEFORE_MAIN: extern "C" fn(
+    std::ffi::c_int,
+    *const *const std::ffi::c_char,
+    *const *const std::ffi::c_char,
+) = die_with_parent_before_main;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" fn die_with_parent_before_main(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+    _environment: *const *const std::ffi::c_char,
+) {
+    let arg = |index: usize| -> &[u8] {
+        if argv.is_null() || index >= usize::try_from(argc).unwrap_or(0) {
+            return b"";
+        }
+        // SAFETY: glibc passes `main`'s own `argc` and `argv`: `argc` valid C strings.
+        unsafe { std::ffi::CStr::from_ptr(*argv.add(index)).to_bytes() }
+    };
+    let parent_at = match arg(1) {
+        flag if flag == WORKER_FLAG.as_bytes() => 3,
+        flag if flag == SERVER_FLAG.as_bytes() => 2,
+        _ => return,
+    };
+    let parent = std::str::from_utf8(arg(parent_at))
+        .ok()
+        .and_then(|p| p.parse().ok());
+    if let Some(parent) = parent
+        && !die_with_parent(parent)
+    {
+        // The parent is gone already: nothing of `main` runs.
+        // SAFETY: ends the process at once; nothing is left to clean up.
+        unsafe { nix::libc::_exit(1) };
+    }
+}
+
 /// Windows has no parent-death signal, and a process is no one's child once started: the
 /// worker opens its parent by pid and keeps a thread that waits for it to end, then ends
 /// this process as abruptly as Linux's `SIGKILL` would, mid-task too. False if the parent
