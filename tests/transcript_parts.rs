@@ -131,6 +131,19 @@ mod reading_the_book {
     }
 
     #[test]
+    fn finds_a_block_in_a_quote_a_footnote_or_with_a_tab_after_its_language() {
+        let quoted = "> a quote:\n>\n> ```console\n> $ cargo run -q --example demo -- fork\n>    W-1 out\n> ```\n";
+        let blocks = blocks_of(quoted).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].expected, "   W-1 out\n");
+        let footnote = "Text.[^run]\n\n[^run]: A run:\n\n    ```console\n    $ cargo run -q --example demo -- fork\n    out\n    ```\n";
+        assert_eq!(blocks_of(footnote).unwrap().len(), 1);
+        let tab =
+            "```console\textra\n$ cargo run -q --example demo -- spawn\nout\n```\n";
+        assert_eq!(blocks_of(tab).unwrap().len(), 1);
+    }
+
+    #[test]
     fn finds_a_block_with_a_longer_fence_or_tildes() {
         let four = "````console\n$ cargo run -q --example demo -- spawn\nout\n````\n";
         assert_eq!(blocks_of(four).unwrap().len(), 1);

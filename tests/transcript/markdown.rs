@@ -85,29 +85,49 @@ pub const PYTHON_PREFIX: &str = "$ python3 python/";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
 /// Every ```console block in `file`, found as mdBook finds it: with mdBook's Markdown
-/// parser, so a fence indented in a list item or longer than three backticks counts too. A
-/// block whose first line is neither a runnable command nor the marker `# not run: REASON`
-/// is an error: nothing is skipped without saying so.
+/// parser and its extensions (footnotes, tables, …), so a fence indented in a list item,
+/// quoted, in a footnote, or longer than three backticks counts too. A block whose first
+/// line is neither a runnable command nor the marker `# not run: REASON` is an error:
+/// nothing is skipped without saying so.
 pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
-    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
+    use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag};
     let text = fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let lines: Vec<&str> = text.lines().collect();
     let line_of = |offset: usize| text[..offset].matches('\n').count();
     let mut blocks = Vec::new();
-    for (event, range) in Parser::new(&text).into_offset_iter() {
+    // What mdBook turns on, and its optional definition lists and GitHub alerts too: a
+    // block the book could show is never missed.
+    let extensions = Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+        | Options::ENABLE_DEFINITION_LIST
+        | Options::ENABLE_GFM;
+    for (event, range) in Parser::new_ext(&text, extensions).into_offset_iter() {
         let Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) = event else {
             continue;
         };
-        let language = info.split([',', ' ']).next().unwrap_or_default();
+        // The language is the info string's first word, however it is separated.
+        let language = info
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
         if language != "console" {
             continue;
         }
         let opening = line_of(range.start);
         let closing = line_of(range.end.saturating_sub(1).max(range.start));
         let fence = lines[opening];
-        let indent = &fence[..fence.len() - fence.trim_start().len()];
-        if closing <= opening || !lines[closing].trim_start().starts_with(['`', '~']) {
+        // What comes before the fence on its line, and on every line of the block: spaces
+        // in a list item, `> ` in a quote.
+        let indent = &fence[..fence.find(['`', '~']).unwrap_or(0)];
+        let closing_fence = lines[closing]
+            .strip_prefix(indent)
+            .unwrap_or(lines[closing])
+            .trim_start();
+        if closing <= opening || !closing_fence.starts_with(['`', '~']) {
             return Err(format!(
                 "{}:{}: unclosed console block",
                 file.display(),
