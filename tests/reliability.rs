@@ -89,6 +89,15 @@ fn main() {
             ),
         ]);
     }
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        trials.push(Trial::test(
+            format!(
+                "{method}: a worker holds its channel and the standard streams, \
+                 not a stray descriptor"
+            ),
+            move || a_new_program_holds_no_stray_descriptor(method),
+        ));
+    }
     trials.push(Trial::test(
         "fork: a worker killed while idle is reported as idle",
         a_worker_killed_while_idle_is_reported_as_idle,
@@ -102,6 +111,46 @@ fn main() {
         a_killed_server_fails_the_pool,
     ));
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
+}
+
+/// What a worker holds beyond descriptors 0 to 2, by kind: `socket` (its channel),
+/// `listing` (the directory this reads), or the path of anything else.
+fn descriptors_beyond_the_standard_three(_: u64) -> Vec<String> {
+    let mut kinds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let number: i32 = entry.file_name().to_string_lossy().parse().unwrap_or(-1);
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue; // the listing's own descriptor, already closed
+        };
+        let target = target.to_string_lossy().into_owned();
+        if number > 2 {
+            kinds.push(match () {
+                _ if target.starts_with("socket:") => "socket".to_owned(),
+                _ if target.ends_with("/fd") => "listing".to_owned(),
+                _ => target,
+            });
+        }
+    }
+    kinds.sort();
+    kinds
+}
+
+/// The parent holds a descriptor that is not close-on-exec, as one inherited from a
+/// shell would be; a spawned worker, and a fork server's, must not get it.
+fn a_new_program_holds_no_stray_descriptor(method: StartMethod) -> Result<(), Failed> {
+    let stray = std::fs::File::open("/dev/null")?;
+    let stray = std::os::fd::AsRawFd::as_raw_fd(&stray);
+    // SAFETY: clears close-on-exec on a descriptor this function owns.
+    unsafe { nix::libc::fcntl(stray, nix::libc::F_SETFD, 0) };
+    let mut pool = builder(method).start()?;
+    let held = pool.map(task!(descriptors_beyond_the_standard_three), [0])?;
+    pool.shutdown()?;
+    assert_eq!(held, [vec!["listing".to_owned(), "socket".to_owned()]]);
+    Ok(())
 }
 
 fn builder(method: StartMethod) -> PoolBuilder {
