@@ -23,7 +23,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use clap::Parser;
-use forkspawn::instruments::ballast::Ballast;
+use forkspawn::instruments::ballast::{self, Ballast};
 use forkspawn::instruments::inspect::{self, Mib};
 use forkspawn::{Pool, StartMethod, say, task};
 
@@ -147,6 +147,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    // A forked worker's writes copy pages: the machine must hold those copies too.
+    ballast::fits_with_copy(args.parent_mib.into(), args.write_percent)?;
     let ballast = match args.huge_pages {
         true => Ballast::with_huge_pages(args.parent_mib.into())?,
         false => Ballast::new(args.parent_mib.into())?,

@@ -50,9 +50,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let ballast = Ballast::new(args.parent_mib.into())?;
     let parent_data = Mib(u64::from(args.parent_mib) << 20);
     say!("the parent writes {parent_data} of data");
-    let ballast = Ballast::new(args.parent_mib.into())?;
     *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
 
     let mut pool = Pool::new(args.method, 2)?;

@@ -394,6 +394,32 @@ fn a_parent_size_the_machine_cannot_hold_is_one_line() {
     }
 }
 
+/// A parent size that fits, with a worker that will copy all of it, which does not: refused
+/// in one line before anything is written, rather than killed for want of memory.
+#[test]
+fn a_copy_the_machine_cannot_hold_is_one_line() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let available_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    // Two thirds of what is available: the parent's data fits, it and its copy do not.
+    let parent_mib = available_kib / 1024 * 2 / 3;
+    if parent_mib > u64::from(u16::MAX) {
+        eprintln!("this machine holds any size the program takes: nothing to refuse");
+        return;
+    }
+    let parent = parent_mib.to_string();
+    let args = ["fork", "--parent-mib", &parent, "--write-percent", "100"];
+    let outcome = run("copy_on_write", &args);
+    assert_eq!(outcome.status.code(), Some(1), "{}", outcome.output);
+    let expected =
+        format!("error: cannot hold {parent} MiB and a worker's copy of 100%: ");
+    assert_eq!(error_lines(&outcome.output).len(), 1, "{}", outcome.output);
+    assert!(outcome.output.starts_with(&expected), "{}", outcome.output);
+}
+
 /// A parent that ignores SIGCHLD has its children reaped by the kernel: the pool still
 /// works and shuts down cleanly, and a failure says that how the worker ended is lost.
 #[test]

@@ -34,14 +34,28 @@ fn too_much(mib: usize, why: &str) -> std::io::Error {
 /// does not fit would be granted all the same (memory is overcommitted) and the process
 /// killed while writing it.
 fn fits(mib: usize) -> std::io::Result<()> {
+    fits_with_copy(mib, 0)
+}
+
+/// Checks that `mib` MiB fit, and a worker's copy of `copied_percent` % of them: what a
+/// forked worker's writes to its parent's memory cost.
+pub fn fits_with_copy(mib: usize, copied_percent: u8) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     if let Some(available) = available_mib()
-        && mib > available
+        && mib + mib * usize::from(copied_percent) / 100 > available
     {
         let why = format!("the machine has {available} MiB available");
-        return Err(too_much(mib, &why));
+        return Err(match mib > available {
+            true => too_much(mib, &why),
+            false => std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "cannot hold {mib} MiB and a worker's copy of {copied_percent}%: {why}"
+                ),
+            ),
+        });
     }
-    let _ = mib;
+    let _ = (mib, copied_percent);
     Ok(())
 }
 
