@@ -75,8 +75,24 @@ impl fmt::Display for Stage {
 
 /// A task's name as its own crate calls it: `square` for `worker_failure::square`,
 /// `one::f` for `reliability::one::f`. The program's crate is the one the reader is in.
-fn within_crate(name: &str) -> &str {
-    name.split_once("::").map_or(name, |(_, rest)| rest)
+/// Type arguments are shown by their last segment: `echo<HashMap<String, u64>>` rather
+/// than `echo<std::collections::hash::map::HashMap<alloc::string::String, u64>>`.
+fn within_crate(name: &str) -> String {
+    let (path, arguments) = name.split_at(name.find('<').unwrap_or(name.len()));
+    let path = path.split_once("::").map_or(path, |(_, rest)| rest);
+    let mut short = path.to_owned();
+    let mut word = String::new();
+    for c in arguments.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+        } else {
+            short.push_str(word.rsplit("::").next().unwrap_or_default());
+            word.clear();
+            short.push(c);
+        }
+    }
+    short.push_str(word.rsplit("::").next().unwrap_or_default());
+    short
 }
 
 /// A position said as a reader counts: 1st, 2nd, 3rd, 4th, 11th, 21st.
@@ -254,6 +270,17 @@ mod tests {
         assert!(text.starts_with("fork is not available on "));
         assert!(text.ends_with(": fork() is Unix-only"));
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn a_generic_task_is_named_by_its_types_last_segments() {
+        let name = "demo::echo<std::collections::hash::map::HashMap<alloc::string::String, u64>>";
+        assert_eq!(within_crate(name), "echo<HashMap<String, u64>>");
+        assert_eq!(within_crate("demo::one::f"), "one::f");
+        assert_eq!(
+            within_crate("demo::pair<(u8, [i32; 2])>"),
+            "pair<(u8, [i32; 2])>"
+        );
     }
 
     #[test]
