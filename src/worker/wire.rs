@@ -4,11 +4,10 @@
 //! and no integer beyond 64 bits: `map(sqrt, [4.0, -1.0])` failed on its NaN. CBOR carries
 //! those, bytes and enums, and gives them back equal, in a few bytes.
 //!
-//! Known limits, each found by a run: `Some(None)` comes back as `None` (CBOR, like JSON,
-//! has one null); a value nested more than 256 levels deep is refused by the decoder; a
-//! `u128` inside a `#[serde(untagged)]` or internally tagged enum is refused by serde
-//! itself, which buffers such enums in a form without 128-bit integers. Each is refused
-//! or changed the same way in every run, never silently at random.
+//! Known limits, each found by a run: `Some(None)` comes back as `None`, silently (CBOR,
+//! like JSON, has one null); a value nested more than 256 levels deep is refused by the
+//! decoder; a `u128` inside a `#[serde(untagged)]` or internally tagged enum is refused by
+//! serde itself, which buffers such enums in a form without 128-bit integers.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
