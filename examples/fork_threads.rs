@@ -54,7 +54,7 @@ struct Args {
     /// Make the pool refuse to fork while the process has other threads
     #[arg(long)]
     refuse: bool,
-    /// Start a thread before `forkspawn::init()`: a fork server runs that code too
+    /// Start thread 2 before `forkspawn::init()`: a fork server runs that code too
     #[arg(long)]
     early_thread: bool,
 }
@@ -107,19 +107,16 @@ fn hold(lock: Lock, held: mpsc::Sender<()>, release: mpsc::Receiver<()>) {
 // ANCHOR: main
 fn main() -> ExitCode {
     let args: Args = forkspawn::instruments::cli::parse_args();
-    if args.early_thread {
-        // Code before `init()` runs in every spawned worker and in the fork server.
-        thread::spawn(|| thread::sleep(Duration::from_secs(600)));
-    }
-    forkspawn::init();
-    // The fork happens while the lock is held: the thread says so before the pool starts.
-    let (held, is_held) = mpsc::channel();
     let (release, released) = mpsc::channel();
-    let holder = thread::spawn(move || hold(args.lock, held, released));
-    if is_held.recv_timeout(Duration::from_secs(10)).is_err() {
+    let mut released = Some(released);
+    let mut start = || start_holder(args.lock, released.take());
+    // Code before `init()` runs again in every spawned worker and in a fork server.
+    let early = args.early_thread.then(&mut start);
+    forkspawn::init();
+    let Some(holder) = early.unwrap_or_else(start) else {
         say!("the second thread never took the lock");
         return ExitCode::FAILURE;
-    }
+    };
     say!(
         "thread 2 holds {}; starting 2 workers by {}",
         args.lock.held(),
@@ -130,6 +127,19 @@ fn main() -> ExitCode {
     let _ = holder.join();
     say!("thread 2 lets go");
     forkspawn::instruments::cli::exit_code(result)
+}
+
+/// Starts thread 2 and returns once it holds its lock: the fork happens while the lock is
+/// held, on purpose. `None` if the thread never took it.
+fn start_holder(
+    lock: Lock,
+    released: Option<mpsc::Receiver<()>>,
+) -> Option<thread::JoinHandle<()>> {
+    let (held, is_held) = mpsc::channel();
+    let released = released?;
+    let holder = thread::spawn(move || hold(lock, held, released));
+    is_held.recv_timeout(Duration::from_secs(10)).ok()?;
+    Some(holder)
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {

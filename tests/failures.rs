@@ -233,6 +233,33 @@ fn workers_leave_when_the_parent_is_killed() {
     }
 }
 
+/// A fork server whose `main` started a thread before `init()` is the process that forks
+/// with threads: its warning and a refusal say so, and point at the cure.
+#[test]
+fn a_fork_server_with_threads_warns_or_refuses_in_its_own_words() {
+    let warned = run(
+        "fork_threads",
+        &["forkserver", "--lock", "none", "--early-thread"],
+    );
+    assert!(warned.status.success(), "{}", warned.output);
+    let warning = "warning: the fork server has 2 threads; a worker may deadlock (start threads after init())";
+    assert_eq!(
+        warned.output.matches(warning).count(),
+        1,
+        "{}",
+        warned.output
+    );
+    let args = ["forkserver", "--lock", "none", "--early-thread", "--refuse"];
+    let refused = run("fork_threads", &args);
+    assert_eq!(refused.status.code(), Some(1), "{}", refused.output);
+    assert_eq!(
+        error_lines(&refused.output),
+        [
+            "error: refusing to fork: the fork server has 2 threads (start threads after init())"
+        ]
+    );
+}
+
 /// A spawned worker or a fork server runs `main` before `init()`; one that is slow there
 /// must not outlive its parent either: the parent-death signal is set before `main`.
 #[test]

@@ -84,11 +84,19 @@ fn main() {
                 move || a_panic_payload_that_panics_when_dropped_is_reported(method),
             ),
             Trial::test(
+                format!("{method}: a worker that closed its stderr and prints to it reports the panic"),
+                move || a_worker_with_a_closed_stderr_reports_its_panic(method),
+            ),
+            Trial::test(
                 format!("{method}: a pool dropped while unwinding kills its busy workers"),
                 move || a_pool_dropped_while_unwinding_kills_its_workers(method),
             ),
         ]);
     }
+    trials.push(Trial::test(
+        "spawn: a shutdown waits one timeout for all its workers, not one each",
+        a_shutdown_waits_one_timeout_for_all_workers,
+    ));
     for method in [StartMethod::Spawn, StartMethod::Forkserver] {
         trials.push(Trial::test(
             format!(
@@ -117,6 +125,65 @@ fn main() {
         a_killed_server_fails_the_pool,
     ));
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
+}
+
+/// Makes standard error a pipe nobody reads from, then prints to it: `eprintln!` panics
+/// (a closed descriptor would not do: the standard library ignores EBADF on stderr).
+fn print_to_a_closed_stderr(_: u64) -> u64 {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // SAFETY: replaces descriptor 2; nothing else of this worker holds it.
+    unsafe { nix::libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&writer), 2) };
+    eprintln!("nobody will read this");
+    0
+}
+
+fn a_worker_with_a_closed_stderr_reports_its_panic(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let mut pool = builder(method).start()?;
+    let pids = pool.worker_pids();
+    let error = pool.map(task!(print_to_a_closed_stderr), [0]).unwrap_err();
+    let text = error.to_string();
+    let expected = "panicked on the 1st input of print_to_a_closed_stderr: \
+                    failed printing to stderr: Broken pipe (os error 32)";
+    if !text.ends_with(expected) {
+        return Err(format!("not the panic: {text}").into());
+    }
+    assert_all_gone(&pids)
+}
+
+/// Makes this worker linger after its channel is closed: its `exit` runs a handler that
+/// sleeps a minute. (A spawned worker leaves through `exit`, which runs such handlers.)
+fn linger_when_leaving(_: u64) -> u64 {
+    extern "C" fn linger() {
+        thread::sleep(Duration::from_secs(60));
+    }
+    // SAFETY: registers a function that takes nothing and returns nothing.
+    unsafe { nix::libc::atexit(linger) };
+    0
+}
+
+/// Eight workers that close their channel and stay: the shutdown waits for them all
+/// together, at most the timeout, not the timeout once for each.
+fn a_shutdown_waits_one_timeout_for_all_workers() -> Result<(), Failed> {
+    let timeout = Duration::from_millis(500);
+    let mut pool = builder(StartMethod::Spawn)
+        .workers(8)
+        .timeout(timeout)
+        .start()?;
+    let pids = pool.worker_pids();
+    pool.map(task!(linger_when_leaving), 0..8)?;
+    let started = Instant::now();
+    let error = pool.shutdown().unwrap_err().to_string();
+    let took = started.elapsed();
+    assert!(
+        error.ends_with("timed out after 500ms while shutting down"),
+        "{error}"
+    );
+    // One timeout, and the kills: far from eight timeouts (4 s).
+    assert!(took < Duration::from_secs(2), "the shutdown took {took:?}");
+    assert_all_gone(&pids)
 }
 
 /// What a worker holds beyond descriptors 0 to 2, by kind: `socket` (its channel),
@@ -442,6 +509,7 @@ fn refusing_names_the_thread_count() -> Result<(), Failed> {
         .start();
     let Err(PoolError::ThreadedFork {
         threads: Some(threads),
+        ..
     }) = refused
     else {
         return Err("the pool forked".into());
@@ -449,6 +517,7 @@ fn refusing_names_the_thread_count() -> Result<(), Failed> {
     assert!(threads >= 2, "{threads}");
     let text = PoolError::ThreadedFork {
         threads: Some(threads),
+        server: false,
     }
     .to_string();
     assert!(

@@ -8,7 +8,7 @@
 
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -439,9 +439,20 @@ impl Pool {
     /// closed its channel, so it is leaving; one still there after the timeout is
     /// killed.
     fn died(&mut self, index: usize, stage: Stage) -> PoolError {
+        self.died_within(index, stage, self.settings.timeout)
+    }
+
+    /// [`Pool::died`], waiting at most `limit` for the exit: what is left of a deadline
+    /// that several workers share.
+    fn died_within(
+        &mut self,
+        index: usize,
+        stage: Stage,
+        limit: Duration,
+    ) -> PoolError {
         let worker = &mut self.workers[index];
         worker.state = State::Gone;
-        match worker.process.wait_within(self.settings.timeout) {
+        match worker.process.wait_within(limit) {
             Ok(None) => self.timed_out(index, stage),
             Ok(Some(exit)) => PoolError::Died {
                 worker: worker.name.clone(),
@@ -516,7 +527,7 @@ impl Pool {
                 let error = if out_of_time {
                     self.overdue(index)
                 } else if readable {
-                    self.drain(index)
+                    self.drain(index, deadline)
                 } else {
                     continue;
                 };
@@ -529,7 +540,7 @@ impl Pool {
 
     /// Reads what a leaving worker still sends (a spawned worker's `Ready`); at
     /// end-of-file, reaps it.
-    fn drain(&mut self, index: usize) -> Result<(), PoolError> {
+    fn drain(&mut self, index: usize, deadline: Instant) -> Result<(), PoolError> {
         let worker = &mut self.workers[index];
         let (State::Idle(link) | State::Busy { link, .. }) = &mut worker.state else {
             return Ok(());
@@ -549,7 +560,8 @@ impl Pool {
             // may still run, so it is not waited for but killed.
             return Err(self.timed_out(index, stage));
         }
-        match self.died(index, stage) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.died_within(index, stage, left) {
             // Told to leave, it left; with SIGCHLD ignored, how is unknown.
             PoolError::Died {
                 exit: WorkerExit::Code(0) | WorkerExit::Unknown,

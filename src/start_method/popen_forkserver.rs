@@ -112,9 +112,10 @@ impl ForkserverPopen {
                 server,
                 timeout: spec.timeout,
             }),
-            ServerReply::Refused { threads } => {
-                Err(PoolError::ThreadedFork { threads })
-            }
+            ServerReply::Refused { threads } => Err(PoolError::ThreadedFork {
+                threads,
+                server: true,
+            }),
             ServerReply::Failed { error } => Err(launch_error(io::Error::other(error))),
             ServerReply::Exited { .. } => Err(launch_error(server.confused())),
         }

@@ -167,9 +167,13 @@ pub enum PoolError {
         stage: Stage,
         waited: std::time::Duration,
     },
-    /// The pool was told to refuse to fork in a process with other threads, and this
-    /// one has `threads` threads (`None`: the number cannot be known here).
-    ThreadedFork { threads: Option<usize> },
+    /// The pool was told to refuse to fork in a process with other threads, and the
+    /// process that forks (this one, or the fork server when `server`) has `threads`
+    /// threads (`None`: the number cannot be known here).
+    ThreadedFork {
+        threads: Option<usize>,
+        server: bool,
+    },
     /// An earlier failure broke the pool; it runs nothing more.
     Broken,
 }
@@ -220,12 +224,21 @@ impl fmt::Display for PoolError {
             } => write!(f, "worker {worker} timed out after {waited:?} {stage}"),
             PoolError::ThreadedFork {
                 threads: Some(threads),
+                server: false,
             } => write!(
                 f,
                 "refusing to fork with {threads} threads running: workers may \
                  deadlock (use spawn or forkserver)"
             ),
-            PoolError::ThreadedFork { threads: None } => write!(
+            PoolError::ThreadedFork {
+                threads: Some(threads),
+                server: true,
+            } => write!(
+                f,
+                "refusing to fork: the fork server has {threads} threads \
+                 (start threads after init())"
+            ),
+            PoolError::ThreadedFork { threads: None, .. } => write!(
                 f,
                 "refusing to fork: this platform cannot tell how many threads run"
             ),

@@ -189,7 +189,9 @@ fn fork(
     };
     match fork_worker(&spec, PoolSocket::from_fd(channel)) {
         Ok(pid) => ServerReply::Forked { pid: pid.as_raw() },
-        Err(PoolError::ThreadedFork { threads }) => ServerReply::Refused { threads },
+        Err(PoolError::ThreadedFork { threads, .. }) => {
+            ServerReply::Refused { threads }
+        }
         Err(PoolError::Launch { source, .. }) => ServerReply::Failed {
             error: source.to_string(),
         },

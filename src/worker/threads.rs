@@ -37,11 +37,15 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 /// in the child").
 #[cfg(unix)]
 pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
+    let server = bootstrap::current_process_name() == bootstrap::SERVER_NAME;
     let threads = match (policy, thread_count()) {
         (ThreadedFork::Allow, _) | (_, Some(0..=1)) => return Ok(()),
         // Without `/proc` the number is unknown: a program that refuses must not fork.
         (ThreadedFork::Refuse, None) => {
-            return Err(PoolError::ThreadedFork { threads: None });
+            return Err(PoolError::ThreadedFork {
+                threads: None,
+                server,
+            });
         }
         (ThreadedFork::Warn, None) => return Ok(()),
         (_, Some(threads)) => threads,
@@ -49,10 +53,11 @@ pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
     if policy == ThreadedFork::Refuse {
         return Err(PoolError::ThreadedFork {
             threads: Some(threads),
+            server,
         });
     }
     if !WARNED.swap(true, Ordering::Relaxed) {
-        let line = if bootstrap::current_process_name() == bootstrap::SERVER_NAME {
+        let line = if server {
             format!(
                 "warning: the fork server has {threads} threads; a worker may deadlock \
                  (start threads after init())\n"
