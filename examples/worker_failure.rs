@@ -123,6 +123,10 @@ fn main() -> ExitCode {
         args.method
     );
     let result = run(&args);
+    // A fork server outlives its pool, to serve the next one; stopping it here makes the
+    // count below one of what the pool and the server leave behind.
+    #[cfg(unix)]
+    forkspawn::ForkServer::stop();
     say!("child processes left: {}", children_left());
     forkspawn::instruments::cli::exit_code(result)
 }

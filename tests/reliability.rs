@@ -124,6 +124,18 @@ fn main() {
         "forkserver: a killed server fails the pool in one line that names it",
         a_killed_server_fails_the_pool,
     ));
+    trials.push(Trial::test(
+        "forkserver: the server outlives a pool, serves the next, and ends at stop()",
+        in_a_new_thread(the_server_outlives_a_pool_and_ends_at_stop),
+    ));
+    trials.push(Trial::test(
+        "forkserver: a server stopped while a pool uses it ends with that pool",
+        in_a_new_thread(a_server_stopped_while_in_use_ends_with_its_pool),
+    ));
+    trials.push(Trial::test(
+        "forkserver: the server ends with the thread that started it",
+        the_server_ends_with_its_thread,
+    ));
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
 
@@ -768,4 +780,71 @@ fn a_result_that_does_not_decode_is_reported_as_such(
         "{text}"
     );
     Ok(())
+}
+
+/// Runs `test` in a thread of its own: each thread has its own fork server, so the test
+/// starts with none, whatever the runner's thread did before.
+fn in_a_new_thread(
+    test: fn() -> Result<(), Failed>,
+) -> impl FnOnce() -> Result<(), Failed> + Send + 'static {
+    move || {
+        thread::spawn(test)
+            .join()
+            .unwrap_or_else(|_| Err("the test's thread panicked".into()))
+    }
+}
+
+/// The process that forked this worker: for a forkserver worker, the server.
+fn parent_pid(_: u64) -> u64 {
+    nix::unistd::getppid().as_raw() as u64
+}
+
+fn server_of(pool: &mut Pool) -> Result<u32, Failed> {
+    Ok(pool.map(task!(parent_pid), [0_u64])?[0] as u32)
+}
+
+/// As CPython's, the server is started once and serves every later pool; unlike
+/// CPython's, it can be stopped, and then it is gone, reaped.
+fn the_server_outlives_a_pool_and_ends_at_stop() -> Result<(), Failed> {
+    let first = server_of(&mut builder(StartMethod::Forkserver).start()?)?;
+    // The first pool is gone; its server is not, and the next pool's worker is its child.
+    kill(Pid::from_raw(first as i32), None)?;
+    let second = server_of(&mut builder(StartMethod::Forkserver).start()?)?;
+    assert_eq!(first, second, "the second pool started a server of its own");
+    assert_eq!(forkspawn::ForkServer::start()?.pid(), first);
+    forkspawn::ForkServer::stop();
+    assert_all_gone(&[first])?;
+    let third = server_of(&mut builder(StartMethod::Forkserver).start()?)?;
+    assert_ne!(third, first, "stop() left the server in use");
+    forkspawn::ForkServer::stop();
+    assert_all_gone(&[third])
+}
+
+fn a_server_stopped_while_in_use_ends_with_its_pool() -> Result<(), Failed> {
+    let mut pool = builder(StartMethod::Forkserver).workers(2).start()?;
+    let server = server_of(&mut pool)?;
+    forkspawn::ForkServer::stop();
+    assert_eq!(pool.map(task!(double), [1_u64, 2, 3])?, [2, 4, 6]);
+    kill(Pid::from_raw(server as i32), None)?;
+    let workers = pool.worker_pids();
+    pool.shutdown()?;
+    assert_all_gone(&workers)?;
+    assert_all_gone(&[server])
+}
+
+/// A thread's server is reaped when the thread ends, as its other thread-local values
+/// are dropped; the kernel's parent-death signal would end it too, but leave it unreaped.
+fn the_server_ends_with_its_thread() -> Result<(), Failed> {
+    let server = thread::spawn(|| -> Result<u32, String> {
+        let mut pool = builder(StartMethod::Forkserver)
+            .start()
+            .map_err(|e| e.to_string())?;
+        let server = server_of(&mut pool).map_err(|e| format!("{e:?}"))?;
+        drop(pool);
+        kill(Pid::from_raw(server as i32), None).map_err(|e| e.to_string())?;
+        Ok(server)
+    })
+    .join()
+    .map_err(|_| "the pool's thread panicked")??;
+    assert_all_gone(&[server])
 }

@@ -1,18 +1,16 @@
 //! The forkserver start method: the worker is forked from a small server that was
 //! started by spawn, on the pool's first need.
 //!
-//! One server serves every forkserver pool of a thread while anything holds it: each
-//! pool's workers do, and so may the program ([`ForkServer`]). By default it starts with
-//! the first worker and ends with the last, so no server lingers after the pools that
-//! needed it (a lingering child confuses a program that waits for all of its children);
-//! a program that starts pool after pool can hold it, and pay the spawn once, as CPython
-//! does for the life of every process. What the server does is in
-//! `worker/fork_server.rs`.
+//! One server per thread, as CPython has one per process: the thread's first forkserver
+//! pool starts it, and it then serves every later forkserver pool of that thread, which
+//! pays only for the fork of a small process, not for a spawn. It ends when its thread
+//! ends (the main thread's when the program exits), or after [`ForkServer::stop`] once
+//! the pools that use it are gone. What the server does is in `worker/fork_server.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::AsFd;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -28,18 +26,23 @@ use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::fork_server::{self, ServerReply, ServerRequest};
 
 thread_local! {
-    /// This thread's fork server, while a worker of it, or a [`ForkServer`], lives.
-    static SERVER: RefCell<Weak<Server>> = const { RefCell::new(Weak::new()) };
+    /// This thread's fork server, from the first forkserver pool (or
+    /// [`ForkServer::start`]) until [`ForkServer::stop`] or the thread's end. Its
+    /// workers hold it too, so a server stopped while a pool uses it ends with that pool.
+    static SERVER: RefCell<Option<Rc<Server>>> = const { RefCell::new(None) };
 }
 
-/// Keeps this thread's fork server running between pools, so that each forkserver pool
-/// started meanwhile forks its workers at once instead of starting a server first.
-/// Dropping the last holder (this, and the pools' workers) stops the server.
+/// This thread's fork server, which its forkserver pools share.
+///
+/// A program need not touch it: the first forkserver pool starts the server. It can start
+/// the server before the first pool, to pay the spawn at a moment of its choosing, and
+/// stop it, so that no child of its lingers once its pools are done (a program that waits
+/// for all of its children would otherwise wait for the server too).
 #[must_use]
-pub struct ForkServer(#[allow(dead_code)] Rc<Server>);
+pub struct ForkServer(Rc<Server>);
 
 impl ForkServer {
-    /// Starts this thread's fork server, or holds the one already running.
+    /// Starts this thread's fork server, or finds the one already running.
     pub fn start() -> Result<ForkServer, PoolError> {
         // The server runs `main` up to `init()`: started from there, it would start
         // another, and that one another.
@@ -57,6 +60,16 @@ impl ForkServer {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.0.pid()
+    }
+
+    /// Lets this thread's fork server end: at once if no pool uses it (it is waited
+    /// for), else when the last pool that does is gone. The next forkserver pool starts
+    /// a new one.
+    pub fn stop() {
+        let held = SERVER.with(|s| s.borrow_mut().take());
+        if let Some(server) = held {
+            server.release();
+        }
     }
 }
 
@@ -181,20 +194,35 @@ impl Popen for ForkserverPopen {
 
 impl Server {
     /// This thread's server, started now if there is none.
-    /// A server that stopped answering, or ended, is left to its holders and replaced.
+    /// A server that stopped answering, or ended, is let go and replaced.
     fn get_or_start(timeout: Duration) -> io::Result<Rc<Server>> {
-        if let Some(server) = SERVER.with(|s| s.borrow().upgrade()) {
-            if server.owner != nix::unistd::getpid() {
-                // A copy, made by a fork, of another process's handle: not ours to use,
-                // nor to close or reap.
-                std::mem::forget(server);
-            } else if !server.lost.get() && server.is_running() {
+        let held = SERVER.with(|s| s.borrow_mut().take());
+        if let Some(server) = held {
+            if server.is_ours() && !server.lost.get() && server.is_running() {
+                SERVER.with(|s| *s.borrow_mut() = Some(Rc::clone(&server)));
                 return Ok(server);
             }
+            server.release();
         }
         let server = Rc::new(Server::start(timeout)?);
-        SERVER.with(|s| *s.borrow_mut() = Rc::downgrade(&server));
+        SERVER.with(|s| *s.borrow_mut() = Some(Rc::clone(&server)));
         Ok(server)
+    }
+
+    /// False in a copy of the parent made by a fork: the handle it inherited is another
+    /// process's, not its own to use, close or reap.
+    fn is_ours(&self) -> bool {
+        self.owner == nix::unistd::getpid()
+    }
+
+    /// Drops this thread's hold on the server; a copy inherited through a fork is
+    /// forgotten rather than dropped, so that its socket is not shut down for the parent.
+    fn release(self: Rc<Self>) {
+        if self.is_ours() {
+            drop(self);
+        } else {
+            std::mem::forget(self);
+        }
     }
 
     // ANCHOR: start
@@ -237,7 +265,10 @@ impl Server {
             )));
         }
         let answer = self.exchange(request, channel, timeout);
-        self.lost.set(answer.is_err());
+        if answer.is_err() {
+            self.lost.set(true);
+            self.let_go();
+        }
         answer
     }
 
@@ -273,6 +304,19 @@ impl Server {
             )),
             Err(e) => Err(e),
         }
+    }
+
+    /// A server that failed a request is no longer this thread's: the pools that use it
+    /// still hold it, and when they are gone it is killed (see `drop`).
+    fn let_go(&self) {
+        let held = SERVER.with(|s| {
+            let mut s = s.borrow_mut();
+            let this = s
+                .as_ref()
+                .is_some_and(|held| std::ptr::eq(Rc::as_ptr(held), self));
+            if this { s.take() } else { None }
+        });
+        drop(held); // not the last holder: the caller's pool holds it too
     }
 
     fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
@@ -329,12 +373,12 @@ impl Server {
 }
 
 impl Drop for Server {
-    /// The last worker is gone: closing the socket tells the server to leave. It has
+    /// Its last holder is gone: closing the socket tells the server to leave. It has
     /// nothing left to do, so it is waited for, with the socket's end-of-file as the
     /// sign it has left; one that does not, or that already let a request time out, is
     /// killed.
     fn drop(&mut self) {
-        if self.owner != nix::unistd::getpid() || self.ended.get().is_some() {
+        if !self.is_ours() || self.ended.get().is_some() {
             return; // another process's server, or one already reaped
         }
         let _ = nix::sys::socket::shutdown(
