@@ -15,6 +15,8 @@ fn json_has_a_row_per_method_and_size_with_the_promised_fields() {
         "0",
         "--runs",
         "1",
+        "--min-ms",
+        "0",
         "--python-runs",
         "1",
     ]
@@ -37,7 +39,7 @@ fn json_has_a_row_per_method_and_size_with_the_promised_fields() {
         "python-fork",
         "python-spawn",
         "python-forkserver",
-        "forkserver-held",
+        "forkserver-own",
         "raw-fork-call",
         "raw-fork-exit-wait",
     ];
