@@ -53,6 +53,10 @@ fn main() {
                 move || values_json_cannot_carry_come_back_equal(method),
             ),
             Trial::test(
+                format!("{method}: Some(None) and Some(()) are refused, never answered None"),
+                move || a_value_cbor_cannot_tell_from_none_is_refused(method),
+            ),
+            Trial::test(
                 format!("{method}: a result that does not decode is the parent's error"),
                 move || a_result_that_does_not_decode_is_reported_as_such(method),
             ),
@@ -741,6 +745,42 @@ fn values_json_cannot_carry_come_back_equal(method: StartMethod) -> Result<(), F
     let large = ["x".repeat(1 << 20), "y".repeat(5000)];
     assert_eq!(pool.map(task!(echo::<String>), large.clone())?, large);
     pool.shutdown()?;
+    Ok(())
+}
+
+/// `Some(None)` if asked for 0, `Some(Some(n))` otherwise.
+fn none_inside_some(n: u8) -> Option<Option<u8>> {
+    Some((n > 0).then_some(n))
+}
+
+/// CBOR writes `Some(None)` and `Some(())` as null, read back as `None`. Before, both came
+/// back as `None`, a wrong answer with no error.
+fn a_value_cbor_cannot_tell_from_none_is_refused(
+    method: StartMethod,
+) -> Result<(), Failed> {
+    let mut pool = builder(method).start()?;
+    let inputs = [Some(Some(1_u8)), None];
+    assert_eq!(pool.map(task!(echo::<Option<Option<u8>>>), inputs)?, inputs);
+    let error = pool.map(task!(echo::<Option<()>>), [Some(())]).unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, PoolError::Encode { .. }), "{text}");
+    assert!(
+        text.ends_with(
+            "it holds Some(()), which would come back as None (CBOR has one null)"
+        ),
+        "{text}"
+    );
+    let mut pool = builder(method).start()?;
+    assert_eq!(pool.map(task!(none_inside_some), [2])?, [Some(Some(2))]);
+    let error = pool.map(task!(none_inside_some), [0]).unwrap_err();
+    let text = error.to_string();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(
+        text.ends_with(
+            "it holds Some(None), which would come back as None (CBOR has one null)"
+        ),
+        "{text}"
+    );
     Ok(())
 }
 

@@ -4,8 +4,9 @@
 //! and no integer beyond 64 bits: `map(sqrt, [4.0, -1.0])` failed on its NaN. CBOR carries
 //! those, bytes and enums, and gives them back equal, in a few bytes.
 //!
-//! Known limits, each found by a run: `Some(None)` comes back as `None`, silently (CBOR,
-//! like JSON, has one null); a value nested more than 256 levels deep is refused by the
+//! Known limits, each found by a run: `Some(None)` and `Some(())` would come back as
+//! `None` (CBOR, like JSON, has one null), so they are refused before they are sent
+//! (`nested_none.rs`); a value nested more than 256 levels deep is refused by the
 //! decoder; a `u128` inside a `#[serde(untagged)]` or internally tagged enum is refused by
 //! serde itself, which buffers such enums in a form without 128-bit integers.
 
@@ -50,8 +51,9 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
-/// Encodes a value in CBOR.
+/// Encodes a value in CBOR, or refuses one that would not come back equal.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Bytes, String> {
+    crate::worker::nested_none::find(value)?;
     let mut bytes = Vec::new();
     ciborium::into_writer(value, &mut bytes).map_err(|e| e.to_string())?;
     Ok(Bytes(bytes))
