@@ -193,6 +193,10 @@ struct Args {
     /// Runs per measurement of CPython's pools, each in a fresh interpreter
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
     python_runs: u32,
+    /// Seconds the whole benchmark should take at most: past half of them (a busy or slow
+    /// machine), each measurement does fewer runs, and the output says so
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    budget_s: u32,
     /// Print one JSON object instead of the table
     #[arg(long)]
     json: bool,
@@ -204,6 +208,7 @@ struct Args {
 fn main() -> ExitCode {
     forkspawn::init();
     let args: Args = forkspawn::instruments::cli::parse_args();
+    budget::start(Duration::from_secs(args.budget_s.into()));
     forkspawn::instruments::cli::exit_code(run(&args))
 }
 
@@ -231,7 +236,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .filter(|&m| m != Method::Pool(StartMethod::Forkserver))
             .collect();
         rows.extend(measure(&here, 1, parent_mib, args)?);
-        rows.extend(split_fork(parent_mib, args.runs)?);
+        rows.extend(split_fork(parent_mib, budget::runs(args.runs, 3))?);
     }
     rows.extend(running_server(&sizes, args)?);
     let top = sizes[sizes.len() - 1];
@@ -245,7 +250,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         rows.extend(measure(&pools, workers, 0, args)?);
     }
-    let phases = fork_pool_phases(args.runs)?;
+    let phases = fork_pool_phases(budget::runs(args.runs, 3))?;
     if let Some(path) = &args.svg {
         chart::draw(path, &rows)?;
     }
@@ -324,7 +329,8 @@ fn running_server(
             *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
             method.time_once(1, parent_mib)?;
             method.time_once(1, parent_mib)?;
-            let (runs, fill) = (args.runs * (round + 1) / ROUNDS, args.min_ms / ROUNDS);
+            let runs = budget::runs(args.runs, 3) * (round + 1) / ROUNDS;
+            let fill = budget::runs(args.min_ms, 0) / ROUNDS;
             let started = Instant::now();
             while timings.len() < runs as usize
                 || started.elapsed() < Duration::from_millis(fill.into())
@@ -443,11 +449,11 @@ fn measure(
     let mut timings: Vec<Vec<u64>> = vec![Vec::new(); methods.len()];
     for (method, timings) in methods.iter().zip(&mut timings) {
         let runs = match method {
-            Method::Python(_) => args.python_runs,
+            Method::Python(_) => budget::runs(args.python_runs, 1),
             _ => {
                 method.time_once(workers, parent_mib)?;
                 method.time_once(workers, parent_mib)?;
-                args.runs
+                budget::runs(args.runs, 3)
             }
         };
         for _ in 0..runs {
@@ -464,6 +470,48 @@ fn measure(
             median_us: median(timings),
         })
         .collect())
+}
+
+/// The time the benchmark may take. On an idle machine it takes well under half of it;
+/// past half, each later measurement does fewer runs, in proportion to the time left.
+mod budget {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    static LIMIT: OnceLock<(Instant, Duration)> = OnceLock::new();
+    static CUT: AtomicBool = AtomicBool::new(false);
+
+    pub fn start(limit: Duration) {
+        let _ = LIMIT.set((Instant::now(), limit));
+    }
+
+    /// How many of the `wanted` runs (or milliseconds) to do now, `fewest` at least.
+    pub fn runs(wanted: u32, fewest: u32) -> u32 {
+        let Some((started, limit)) = LIMIT.get() else {
+            return wanted;
+        };
+        let used = started.elapsed().as_secs_f64() / limit.as_secs_f64();
+        if used < 0.5 {
+            return wanted;
+        }
+        let left = ((1.0 - used) / 0.5).clamp(0.0, 1.0);
+        let runs = ((f64::from(wanted) * left).ceil() as u32)
+            .clamp(fewest.min(wanted), wanted);
+        if runs < wanted {
+            CUT.store(true, Ordering::Relaxed);
+        }
+        runs
+    }
+
+    /// Whether any measurement did fewer runs than asked for.
+    pub fn was_cut() -> bool {
+        CUT.load(Ordering::Relaxed)
+    }
+
+    pub fn limit() -> Duration {
+        LIMIT.get().map_or(Duration::ZERO, |(_, limit)| *limit)
+    }
 }
 
 /// The tables, and what they mean in words: every conclusion the chapter draws is a line
@@ -575,6 +623,12 @@ mod report {
                     "python3 not found: no CPython figures; medians of {} runs",
                     args.runs
                 ),
+            }
+            if super::budget::was_cut() {
+                say!(
+                    "the machine was slow: past half of the {} s budget, fewer runs each",
+                    super::budget::limit().as_secs()
+                );
             }
             say!("a run: start the workers, give each one task, shut the pool down");
             say!("pools of one worker, and the floors, against the parent's size:");
