@@ -34,10 +34,12 @@ thread_local! {
 
 /// This thread's fork server, which its forkserver pools share.
 ///
-/// A program need not touch it: the first forkserver pool starts the server. It can start
-/// the server before the first pool, to pay the spawn at a moment of its choosing, and
-/// stop it, so that no child of its lingers once its pools are done (a program that waits
-/// for all of its children would otherwise wait for the server too).
+/// A program need not touch it: the first forkserver pool starts the server, and it is
+/// reaped when its thread ends. A program can start it before the first pool, to pay the
+/// spawn at a moment of its choosing, and stop it, so that no child of its lingers once its
+/// pools are done (a program that waits for all of its children would otherwise wait for
+/// the server too). A thread still running when the program exits cannot reap its
+/// server: the kernel ends that server (the parent-death signal), and init reaps it.
 #[must_use]
 pub struct ForkServer(Rc<Server>);
 
@@ -50,7 +52,7 @@ impl ForkServer {
             return Err(PoolError::NotInitialized);
         }
         Server::get_or_start(crate::DEFAULT_TIMEOUT)
-            .map(ForkServer)
+            .map(|(server, _)| ForkServer(server))
             .map_err(|source| PoolError::Launch {
                 worker: bootstrap::SERVER_NAME.to_owned(),
                 source,
@@ -62,9 +64,10 @@ impl ForkServer {
         self.0.pid()
     }
 
-    /// Lets this thread's fork server end: at once if no pool uses it (it is waited
-    /// for), else when the last pool that does is gone. The next forkserver pool starts
-    /// a new one.
+    /// Lets this thread's fork server end: at once if no pool or handle uses it (it is
+    /// waited for), else when the last one that does is gone. The next forkserver pool
+    /// starts a new one. A forked worker does this as it leaves, for a server its task
+    /// started.
     pub fn stop() {
         let held = SERVER.with(|s| s.borrow_mut().take());
         if let Some(server) = held {
@@ -110,7 +113,8 @@ impl ForkserverPopen {
             },
             _ => spec.launch_error(source),
         };
-        let server = Server::get_or_start(spec.timeout).map_err(launch_error)?;
+        let (mut server, started_now) =
+            Server::get_or_start(spec.timeout).map_err(launch_error)?;
         let request = ServerRequest::Fork {
             name: spec.name.to_owned(),
             env_remove: spec.env_remove.to_vec(),
@@ -118,7 +122,15 @@ impl ForkserverPopen {
         };
         // The worker's end goes to the server, and from it to the worker; this copy is
         // closed when `channel` is dropped, at the end of this function.
-        let reply = server.ask(&request, Some(&channel), spec.timeout);
+        let mut reply = server.ask(&request, Some(&channel), spec.timeout);
+        // A server found running may have been killed an instant before, too recently
+        // to be seen as ended: it is replaced, once. (Had it forked the worker before
+        // dying, that worker dies with it: the parent-death signal.)
+        let gone = |reply: &io::Result<_>| matches!(reply, Err(e) if e.kind() == io::ErrorKind::BrokenPipe);
+        if !started_now && gone(&reply) {
+            (server, _) = Server::get_or_start(spec.timeout).map_err(launch_error)?;
+            reply = server.ask(&request, Some(&channel), spec.timeout);
+        }
         match reply.map_err(launch_error)? {
             ServerReply::Forked { pid } => Ok(ForkserverPopen {
                 pid: Pid::from_raw(pid),
@@ -193,20 +205,20 @@ impl Popen for ForkserverPopen {
 }
 
 impl Server {
-    /// This thread's server, started now if there is none.
+    /// This thread's server, and whether it was started now because there was none.
     /// A server that stopped answering, or ended, is let go and replaced.
-    fn get_or_start(timeout: Duration) -> io::Result<Rc<Server>> {
+    fn get_or_start(timeout: Duration) -> io::Result<(Rc<Server>, bool)> {
         let held = SERVER.with(|s| s.borrow_mut().take());
         if let Some(server) = held {
             if server.is_ours() && !server.lost.get() && server.is_running() {
                 SERVER.with(|s| *s.borrow_mut() = Some(Rc::clone(&server)));
-                return Ok(server);
+                return Ok((server, false));
             }
             server.release();
         }
         let server = Rc::new(Server::start(timeout)?);
         SERVER.with(|s| *s.borrow_mut() = Some(Rc::clone(&server)));
-        Ok(server)
+        Ok((server, true))
     }
 
     /// False in a copy of the parent made by a fork: the handle it inherited is another
@@ -236,6 +248,7 @@ impl Server {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
+        crate::worker::on_leaving(ForkServer::stop);
         let parent = std::process::id().to_string();
         let pid = spawn_this_program(&[SERVER_FLAG, &parent], &[], server_end.as_fd())?;
         let server = Server {

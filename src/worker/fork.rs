@@ -63,7 +63,9 @@ pub(crate) fn fork_worker(
                 {
                     return 1;
                 }
-                worker::serve(spec.name, channel, false)
+                let code = worker::serve(spec.name, channel, false);
+                worker::leaving();
+                code
             });
             // `_exit`, not `exit`: the parent's exit-time work must not run twice.
             // Standard output is not flushed: its lock may be one that a parent thread

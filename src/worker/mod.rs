@@ -21,5 +21,23 @@ pub(crate) mod wire;
 
 #[cfg(any(unix, windows))]
 pub(crate) use serve::{contain, install_panic_hook, serve_spawned};
+
+/// What a forked worker does as it leaves, before `_exit`: set by the start method that
+/// runs fork servers, so that a server a task started in this worker is stopped and
+/// reaped rather than orphaned, since `_exit` runs no thread-local destructor.
+#[cfg(unix)]
+static ON_LEAVING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+#[cfg(unix)]
+pub(crate) fn on_leaving(hook: fn()) {
+    let _ = ON_LEAVING.set(hook);
+}
+
+#[cfg(unix)]
+pub(crate) fn leaving() {
+    if let Some(hook) = ON_LEAVING.get() {
+        hook();
+    }
+}
 #[cfg(unix)]
 pub(crate) use serve::{detach_stdin, serve, take_channel};
