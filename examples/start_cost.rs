@@ -243,10 +243,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let huge = huge_pages(top, args)?;
     *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = None;
     for workers in [2, 4, 8] {
+        // CPython with 8 workers only: every one of its runs is a new interpreter, and
+        // the 2 and 4 took seconds that the book's check runs every time.
         let pools: Vec<Method> = methods
             .iter()
             .copied()
             .filter(|m| !m.is_floor() && *m != Method::OwnServerPool)
+            .filter(|m| workers == 8 || !matches!(m, Method::Python(_)))
             .collect();
         rows.extend(measure(&pools, workers, 0, args)?);
     }
@@ -615,13 +618,15 @@ mod report {
         pub fn print(&self, python: Option<&str>, args: &Args) {
             match python {
                 Some(version) => say!(
-                    "CPython {version}; medians of {} runs (CPython: {})",
+                    "medians of {} runs (fsrv: runs filling {} ms; CPython {version}: {})",
                     args.runs,
+                    args.min_ms,
                     args.python_runs
                 ),
                 None => say!(
-                    "python3 not found: no CPython figures; medians of {} runs",
-                    args.runs
+                    "no python3: no CPython figures; medians of {} runs (fsrv: runs filling {} ms)",
+                    args.runs,
+                    args.min_ms
                 ),
             }
             if super::budget::was_cut() {
@@ -695,6 +700,10 @@ mod report {
             };
             say!("  fsrv own cheaper: {verdict}");
             say!("    {why}");
+            say!(
+                "  fsrv own against the spawn pool: {}",
+                self.own_against_spawn()
+            );
         }
 
         /// The fork line's slope below and above 256 MiB, and whether it is close to
@@ -772,6 +781,22 @@ mod report {
             }
         }
 
+        /// Whether the pool that starts its own server costs more than the spawn pool,
+        /// which starts a program too, at every size.
+        fn own_against_spawn(&self) -> &'static str {
+            let dearer = self.sizes.iter().all(|&s| {
+                match (self.at("forkserver-own", s), self.at("spawn", s)) {
+                    (Some(own), Some(spawn)) => own > spawn,
+                    _ => true,
+                }
+            });
+            if dearer {
+                "dearer at every size"
+            } else {
+                "not dearer at every size"
+            }
+        }
+
         /// The bare fork cycle cut in two, at every size; and at the largest, how the
         /// child's exit and the wait compare with `fork()` itself.
         fn why_fork_grows(&self) {
@@ -846,7 +871,7 @@ mod report {
                     .into_iter()
                     .chain(CPYTHON.into_iter().filter(|_| python))
                     .collect();
-            say!("pools of 1 to 8 workers, at 0 MiB:");
+            say!("pools of 1 to 8 workers, at 0 MiB (CPython: 1 and 8):");
             let lines: Vec<_> = [1, 2, 4, 8]
                 .into_iter()
                 .map(|n| {

@@ -70,6 +70,10 @@ struct Args {
     /// runs `main`, and say how many bytes came
     #[arg(long)]
     read_stdin: bool,
+    /// After the pool, wait 10 s with the fork server kept, as a program between two
+    /// pools does
+    #[arg(long)]
+    linger: bool,
 }
 
 // ANCHOR: task
@@ -123,6 +127,10 @@ fn main() -> ExitCode {
         args.method
     );
     let result = run(&args);
+    if args.linger {
+        say!("between pools: the fork server, if any, waits for the next one");
+        thread::sleep(Duration::from_secs(10));
+    }
     // A fork server outlives its pool, to serve the next one; stopping it here makes the
     // count below one of what the pool and the server leave behind.
     #[cfg(unix)]

@@ -233,6 +233,50 @@ fn workers_leave_when_the_parent_is_killed() {
     }
 }
 
+/// Between two pools, the fork server waits for the next one; killed then, the parent
+/// takes it along.
+#[test]
+fn a_fork_server_between_pools_leaves_when_the_parent_is_killed() {
+    kill_the_parent_and_count_what_is_left(
+        "worker_failure",
+        &["forkserver", "--linger"],
+        "between pools",
+        1,
+    );
+}
+
+/// A program that ends with its fork server still running (it never calls `stop()`)
+/// reaps the server itself as it exits. An orphan is handed to its new parent before
+/// the old one can be reaped: this test, made the reaper, would have it by then.
+#[test]
+fn a_program_that_exits_reaps_its_fork_server() {
+    prctl::set_child_subreaper(true).unwrap();
+    let program = common::example_path("module_scope", false).unwrap();
+    let mut child = Command::new(program)
+        .arg("forkserver")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = Pid::from_raw(child.id() as i32);
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = sender.send(child.wait());
+    });
+    let status = receiver.recv_timeout(LIMIT).unwrap_or_else(|_| {
+        let _ = killpg(group, Signal::SIGKILL);
+        panic!("module_scope forkserver did not exit within {LIMIT:?}")
+    });
+    assert!(status.unwrap().success());
+    let orphans = waitpid(
+        Pid::from_raw(-group.as_raw()),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
+    assert_eq!(orphans, Err(Errno::ECHILD), "the fork server was orphaned");
+}
+
 /// A fork server whose `main` started a thread before `init()` is the process that forks
 /// with threads: its warning and a refusal say so, and point at the cure.
 #[test]

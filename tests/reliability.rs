@@ -245,6 +245,9 @@ fn a_new_program_holds_no_stray_descriptor(method: StartMethod) -> Result<(), Fa
     let stray = std::os::fd::AsRawFd::as_raw_fd(&stray);
     // SAFETY: clears close-on-exec on a descriptor this function owns.
     unsafe { nix::libc::fcntl(stray, nix::libc::F_SETFD, 0) };
+    // A server the runner's thread kept from an earlier test was started before the
+    // stray existed: the pool must start one now.
+    forkspawn::ForkServer::stop();
     let mut pool = builder(method).start()?;
     let held = pool.map(task!(descriptors_beyond_the_standard_three), [0])?;
     pool.shutdown()?;
@@ -345,6 +348,9 @@ fn maps_with_a_thread_hammering(
             return Err(format!("pool {cycle}: wrong results {doubled:?}").into());
         }
         pool.shutdown().map_err(context)?;
+        // A new server each cycle, as a new pool of each other method is new: the
+        // runner's thread may keep one from an earlier test, or from the cycle before.
+        forkspawn::ForkServer::stop();
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The forkserver start method: the worker is forked from a small server that was
-//! started by spawn, on the pool's first need.
+//! started by spawn, when the thread's first forkserver pool (or `ForkServer::start`)
+//! needed it.
 //!
 //! One server per thread, as CPython has one per process: the thread's first forkserver
 //! pool starts it, and it then serves every later forkserver pool of that thread, which
@@ -32,6 +33,18 @@ thread_local! {
     static SERVER: RefCell<Option<Rc<Server>>> = const { RefCell::new(None) };
 }
 
+/// Takes this thread's server out of its slot. A slot already destroyed (a pool used from
+/// another thread-local's destructor, at the thread's end) holds nothing.
+fn take_held() -> Option<Rc<Server>> {
+    SERVER.try_with(|s| s.borrow_mut().take()).ok().flatten()
+}
+
+/// Puts `server` in this thread's slot, if the slot still exists: if not, the server is
+/// held by its pools alone, and ends with them.
+fn hold(server: &Rc<Server>) {
+    let _ = SERVER.try_with(|s| *s.borrow_mut() = Some(Rc::clone(server)));
+}
+
 /// This thread's fork server, which its forkserver pools share.
 ///
 /// A program need not touch it: the first forkserver pool starts the server, and it is
@@ -40,7 +53,11 @@ thread_local! {
 /// pools are done (a program that waits for all of its children would otherwise wait for
 /// the server too). A thread still running when the program exits cannot reap its
 /// server: the kernel ends that server (the parent-death signal), and init reaps it.
-#[must_use]
+/// The main thread's server is reaped by the thread-local's destructor, which glibc runs
+/// in `exit()`.
+///
+/// The handle is not needed to keep the server: while it is held, [`ForkServer::stop`]
+/// leaves the server running.
 pub struct ForkServer(Rc<Server>);
 
 impl ForkServer {
@@ -69,8 +86,7 @@ impl ForkServer {
     /// starts a new one. A forked worker does this as it leaves, for a server its task
     /// started.
     pub fn stop() {
-        let held = SERVER.with(|s| s.borrow_mut().take());
-        if let Some(server) = held {
+        if let Some(server) = take_held() {
             server.release();
         }
     }
@@ -208,16 +224,18 @@ impl Server {
     /// This thread's server, and whether it was started now because there was none.
     /// A server that stopped answering, or ended, is let go and replaced.
     fn get_or_start(timeout: Duration) -> io::Result<(Rc<Server>, bool)> {
-        let held = SERVER.with(|s| s.borrow_mut().take());
-        if let Some(server) = held {
+        if let Some(server) = take_held() {
             if server.is_ours() && !server.lost.get() && server.is_running() {
-                SERVER.with(|s| *s.borrow_mut() = Some(Rc::clone(&server)));
+                hold(&server);
                 return Ok((server, false));
             }
             server.release();
         }
+        // A forked worker whose task gets here leaves through `_exit`: it is told to stop
+        // its server first.
+        crate::worker::on_leaving(ForkServer::stop);
         let server = Rc::new(Server::start(timeout)?);
-        SERVER.with(|s| *s.borrow_mut() = Some(Rc::clone(&server)));
+        hold(&server);
         Ok((server, true))
     }
 
@@ -248,7 +266,6 @@ impl Server {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
-        crate::worker::on_leaving(ForkServer::stop);
         let parent = std::process::id().to_string();
         let pid = spawn_this_program(&[SERVER_FLAG, &parent], &[], server_end.as_fd())?;
         let server = Server {
@@ -322,7 +339,7 @@ impl Server {
     /// A server that failed a request is no longer this thread's: the pools that use it
     /// still hold it, and when they are gone it is killed (see `drop`).
     fn let_go(&self) {
-        let held = SERVER.with(|s| {
+        let held = SERVER.try_with(|s| {
             let mut s = s.borrow_mut();
             let this = s
                 .as_ref()
@@ -398,6 +415,9 @@ impl Drop for Server {
             std::os::fd::AsRawFd::as_raw_fd(&self.control.as_fd()),
             nix::sys::socket::Shutdown::Write,
         );
+        // Not the last pool's timeout, which may be minutes: this may run as the program
+        // exits. An idle server leaves at once; one that takes 2 s is killed.
+        let _ = self.set_timeout(Duration::from_secs(2));
         let left = !self.lost.get()
             && matches!(
                 fork_server::receive::<ServerReply>(self.control.as_fd()),

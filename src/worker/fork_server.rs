@@ -134,7 +134,9 @@ pub(crate) fn receive<T: DeserializeOwned>(
 }
 
 // ANCHOR: serve
-/// The server's life, from `init()`: answer requests until the pool closes its end.
+/// The server's life, from `init()`: answer requests until the parent closes its end
+/// (`ForkServer::stop`, or the end of its thread or of the program, once its pools are
+/// gone).
 pub(crate) fn serve() -> i32 {
     // A program that ignores SIGCHLD would have its workers reaped by the kernel; the
     // server reaps them itself, for the pool.
@@ -151,7 +153,7 @@ pub(crate) fn serve() -> i32 {
     loop {
         let (request, fd) = match receive::<ServerRequest>(control.as_fd()) {
             Ok(Some(message)) => message,
-            Ok(None) => return 0, // the pool is done, or gone
+            Ok(None) => return 0, // the parent let the server go, or is gone
             Err(error) => return complain(&error),
         };
         let reply = match request {
