@@ -406,8 +406,9 @@ fn kill_the_parent_and_count_what_is_left(
 /// program and its workers must end as they would otherwise, with no panic.
 #[test]
 fn every_program_piped_into_head_ends_well() {
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         ("worker_logger", &["spawn"]),
+        ("forkserver", &[]),
         ("fork_threads", &["forkserver"]),
         ("fork_threads", &["spawn", "--lock", "stdout"]),
         ("signals", &["spawn"]),
