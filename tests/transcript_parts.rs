@@ -239,8 +239,9 @@ MainProcess      [ 2.01s] finally 0x55aa10
         compare(BOOK, &BOOK.replace("[ 1.00s]", "[ 1.31s]")).unwrap();
     }
 
-    /// The same program on a busy machine: every step of work a little slower, so the
-    /// run falls further behind the book line after line (by 1.2 s at the end).
+    /// The same program on a busy machine: every step of work slower, and every sleep a
+    /// little late, so the run falls further behind the book line after line (by 1.2 s
+    /// at the end).
     #[test]
     fn accepts_a_run_that_falls_behind_step_by_step() {
         let book = "\
@@ -249,15 +250,47 @@ MainProcess      [ 0.10s] b
 MainProcess      [ 1.10s] c
 MainProcess      [ 1.20s] d
 MainProcess      [ 2.20s] e
+MainProcess      [ 2.30s] f
+MainProcess      [ 3.30s] g
 ";
         let busy = "\
 MainProcess      [ 0.00s] a
 MainProcess      [ 0.40s] b
-MainProcess      [ 1.80s] c
-MainProcess      [ 2.20s] d
-MainProcess      [ 3.40s] e
+MainProcess      [ 1.55s] c
+MainProcess      [ 1.95s] d
+MainProcess      [ 3.10s] e
+MainProcess      [ 3.45s] f
+MainProcess      [ 4.50s] g
 ";
         compare(book, busy).unwrap();
+    }
+
+    /// Three sleeps, each 0.45 s longer than the book's: within the tolerance at each
+    /// step, but not together. A busy machine delays a process's sleeps by 0.13 s at most
+    /// in all (runs of the whole check, with both cores busy).
+    #[test]
+    fn catches_sleeps_each_made_a_little_longer() {
+        let book = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 1.00s] b
+MainProcess      [ 2.00s] c
+MainProcess      [ 3.00s] d
+";
+        let stretched = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 1.45s] b
+MainProcess      [ 2.90s] c
+MainProcess      [ 4.35s] d
+";
+        let diff = compare(book, stretched).expect_err("sleeps made 1.45 s");
+        assert!(diff.contains("2.90") && diff.contains("4.35"), "{diff}");
+        let late = "\
+MainProcess      [ 0.00s] a
+MainProcess      [ 1.10s] b
+MainProcess      [ 2.20s] c
+MainProcess      [ 3.30s] d
+";
+        compare(book, late).unwrap();
     }
 
     /// One step 1 s longer than the book's (a sleep of 1 s made 2 s) fails, however

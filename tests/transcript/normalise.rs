@@ -17,6 +17,11 @@
 //!   and the lag adds up), but no step from one line to the next may be longer or
 //!   shorter than the book's by more than [`SECONDS_TOLERANCE`]. A sleep of 1 s made 2 s
 //!   is caught at its step; a machine that is slow all along is not a failure.
+//! - **Sleeps** are what a step of [`SLEEP_STEP`] or more in the book is: no work between
+//!   two lines takes that long. Load stretches a sleep little (by at most 0.13 s, in all
+//!   of a process's sleeps together, in runs with both cores busy), so the sleeps of one
+//!   process may drift from the book's by [`SECONDS_TOLERANCE`] in all, not at each step:
+//!   three 1 s sleeps made 1.45 s each are caught.
 //! - **Measurements** — a number with a unit of size, duration or count (`256.0 MiB`,
 //!   `412 µs`, `16391 faults`, a ratio `2.53×`) — match any number with the same unit: their digits vary
 //!   from run to run. What a measurement shows must be said in words on the line, which
@@ -35,6 +40,21 @@ use regex_lite::Regex;
 /// book's programs sleep whole seconds, so this is loose enough for the work between two
 /// lines on a busy machine and tight enough to tell a 1 s sleep from a 2 s one.
 pub const SECONDS_TOLERANCE: f64 = 0.5;
+
+/// A step of the book this long or longer is a sleep: the book's programs sleep whole
+/// seconds, or 1.5 s, and no step of work in the book takes 0.2 s.
+pub const SLEEP_STEP: f64 = 0.5;
+
+/// Where a process's run stands against the book, from line to line.
+#[derive(Default)]
+struct Clock {
+    /// How far the run is behind the book (ahead, if negative).
+    lag: f64,
+    /// The book's time at the process's previous line that had one.
+    book_before: Option<f64>,
+    /// How much the sleeps so far took longer (or shorter) than the book's.
+    sleep_drift: f64,
+}
 
 /// A value that varies from run to run, renamed by its relations to the others.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -89,18 +109,28 @@ impl Line {
         text
     }
 
-    /// Where both lines have an elapsed time at the same place, and the run's lag behind
-    /// the book changed by at most [`SECONDS_TOLERANCE`] since the process's previous
-    /// time (`lag`), takes `expected`'s, so that only real differences remain.
-    fn align_seconds(&mut self, expected: &Line, lag: &mut f64) {
+    /// Where both lines have an elapsed time at the same place, and the step to it is
+    /// the book's within [`SECONDS_TOLERANCE`] (and, for a sleep, the process's sleeps
+    /// together too), takes `expected`'s, so that only real differences remain.
+    fn align_seconds(&mut self, expected: &Line, clock: &mut Clock) {
         if self.pieces.len() != expected.pieces.len() {
             return;
         }
         for (mine, theirs) in self.pieces.iter_mut().zip(&expected.pieces) {
-            if let (Piece::Seconds(a), Piece::Seconds(b)) = (&mut *mine, theirs)
-                && (*a - *b - *lag).abs() <= SECONDS_TOLERANCE
+            let (Piece::Seconds(a), Piece::Seconds(b)) = (&mut *mine, theirs) else {
+                continue;
+            };
+            let drift = *a - *b - clock.lag;
+            let sleep = clock
+                .book_before
+                .is_some_and(|before| *b - before >= SLEEP_STEP);
+            let sleep_drift = clock.sleep_drift + if sleep { drift } else { 0.0 };
+            clock.book_before = Some(*b);
+            if drift.abs() <= SECONDS_TOLERANCE
+                && sleep_drift.abs() <= SECONDS_TOLERANCE
             {
-                *lag = *a - *b;
+                clock.lag = *a - *b;
+                clock.sleep_drift = sleep_drift;
                 *a = *b;
             }
         }
@@ -241,9 +271,9 @@ pub fn compare(expected: &str, actual: &str) -> Result<(), String> {
     let mut actual = normalise(actual);
     for (process, lines) in &mut actual.processes {
         if let Some(expected_lines) = expected.processes.get(process) {
-            let mut lag = 0.0;
+            let mut clock = Clock::default();
             for (line, expected_line) in lines.iter_mut().zip(expected_lines) {
-                line.align_seconds(expected_line, &mut lag);
+                line.align_seconds(expected_line, &mut clock);
             }
         }
     }
