@@ -863,8 +863,7 @@ mod report {
             }
         }
 
-        /// Pools of 1, 2, 4 and 8 workers at 0 MiB; and what each worker after the first
-        /// adds, against what the first cost: about as much (0.85× or more), or less.
+        /// Pools of 1, 2, 4 and 8 workers at 0 MiB.
         fn workers(&self, python: bool) {
             let columns: Vec<(&str, &str)> =
                 [("fork", "fork"), ("spawn", "spawn"), ("forkserver", "fsrv")]
@@ -882,17 +881,10 @@ mod report {
                     (format!("{n}"), values)
                 })
                 .collect();
+            // No verdict is drawn from this table. One was, on what each worker after the
+            // first adds: it compared pools measured minutes apart, in different passes,
+            // and on a machine whose speed drifted it turned from one run to the next.
             table("workers", &columns, &lines);
-            say!("what each worker after the first adds, against the first:");
-            for (method, title) in &columns {
-                if let (Some(one), Some(eight)) =
-                    (find(self.rows, method, 0, 1), find(self.rows, method, 0, 8))
-                {
-                    let r = eight.saturating_sub(one) as f64 / 7.0 / one.max(1) as f64;
-                    let words = if r >= 0.85 { "about as much" } else { "less" };
-                    say!("  {title:<10} {r:.2}×: {words}");
-                }
-            }
         }
 
         /// The fork pool against the bare fork at 0 MiB (a target), and its phases.
