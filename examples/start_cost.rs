@@ -236,7 +236,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .filter(|&m| m != Method::Pool(StartMethod::Forkserver))
             .collect();
         rows.extend(measure(&here, 1, parent_mib, args)?);
-        rows.extend(split_fork(parent_mib, budget::runs(args.runs, 3))?);
+        rows.extend(split_fork(parent_mib, budget::share(args.runs, 3))?);
     }
     rows.extend(running_server(&sizes, args)?);
     let top = sizes[sizes.len() - 1];
@@ -253,7 +253,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         rows.extend(measure(&pools, workers, 0, args)?);
     }
-    let phases = fork_pool_phases(budget::runs(args.runs, 3))?;
+    let phases = fork_pool_phases(budget::share(args.runs, 3))?;
     if let Some(path) = &args.svg {
         chart::draw(path, &rows)?;
     }
@@ -332,8 +332,8 @@ fn running_server(
             *BALLAST.lock().unwrap_or_else(PoisonError::into_inner) = Some(ballast);
             method.time_once(1, parent_mib)?;
             method.time_once(1, parent_mib)?;
-            let runs = budget::runs(args.runs, 3) * (round + 1) / ROUNDS;
-            let fill = budget::runs(args.min_ms, 0) / ROUNDS;
+            let runs = budget::share(args.runs, 3) * (round + 1) / ROUNDS;
+            let fill = budget::share(args.min_ms, 0) / ROUNDS;
             let started = Instant::now();
             while timings.len() < runs as usize
                 || started.elapsed() < Duration::from_millis(fill.into())
@@ -452,11 +452,11 @@ fn measure(
     let mut timings: Vec<Vec<u64>> = vec![Vec::new(); methods.len()];
     for (method, timings) in methods.iter().zip(&mut timings) {
         let runs = match method {
-            Method::Python(_) => budget::runs(args.python_runs, 1),
+            Method::Python(_) => budget::share(args.python_runs, 1),
             _ => {
                 method.time_once(workers, parent_mib)?;
                 method.time_once(workers, parent_mib)?;
-                budget::runs(args.runs, 3)
+                budget::share(args.runs, 3)
             }
         };
         for _ in 0..runs {
@@ -490,7 +490,7 @@ mod budget {
     }
 
     /// How many of the `wanted` runs (or milliseconds) to do now, `fewest` at least.
-    pub fn runs(wanted: u32, fewest: u32) -> u32 {
+    pub fn share(wanted: u32, fewest: u32) -> u32 {
         let Some((started, limit)) = LIMIT.get() else {
             return wanted;
         };
@@ -584,13 +584,6 @@ mod report {
         ("python-forkserver", "CPy fsrv"),
     ];
 
-    /// A pool against the fork pool: clearly cheaper, clearly dearer, or neither.
-    enum Against {
-        Cheaper,
-        Tie,
-        Dearer,
-    }
-
     impl Figures<'_> {
         fn at(&self, method: &str, parent_mib: u32) -> Option<u64> {
             find(self.rows, method, parent_mib, 1)
@@ -683,21 +676,13 @@ mod report {
             }
             say!("the fork pool against the spawn pool:");
             say!("  {}", self.crossover());
-            let (verdict, why) = self.against_fork("forkserver");
-            let verdict = match verdict {
-                Against::Cheaper => "met",
-                Against::Tie => "not met",
-                Against::Dearer => "missed",
-            };
             say!("forkserver pools against the fork pool, from 64 MiB up:");
+            let (verdict, why) =
+                self.against_fork("forkserver", ["met", "not met", "missed"]);
             say!("  fsrv pool cheaper (target): {verdict}");
             say!("    {why}");
-            let (verdict, why) = self.against_fork("forkserver-own");
-            let verdict = match verdict {
-                Against::Cheaper => "yes",
-                Against::Tie => "not clearly",
-                Against::Dearer => "no",
-            };
+            let (verdict, why) =
+                self.against_fork("forkserver-own", ["yes", "not clearly", "no"]);
             say!("  fsrv own cheaper: {verdict}");
             say!("    {why}");
             say!(
@@ -756,9 +741,14 @@ mod report {
         }
 
         /// A forkserver pool against the fork pool at every size from 64 MiB up, and
-        /// the size that decides it. Within 1.5× of each other the two are a tie: which is
-        /// cheaper there changes from run to run, and the verdict must not.
-        fn against_fork(&self, method: &str) -> (Against, String) {
+        /// the size that decides it: `words` for clearly cheaper, a tie, clearly dearer.
+        /// Within 1.5× of each other the two are a tie: which is cheaper there changes
+        /// from run to run, and the verdict must not.
+        fn against_fork(
+            &self,
+            method: &str,
+            [cheaper, tie, dearer]: [&'static str; 3],
+        ) -> (&'static str, String) {
             let ratios: Vec<(u32, f64)> = self
                 .sizes
                 .iter()
@@ -770,14 +760,16 @@ mod report {
             let first =
                 |wanted: fn(f64) -> bool| ratios.iter().find(|&&(_, r)| wanted(r));
             if let Some((size, r)) = first(|r| r >= 1.5) {
-                let why = format!("dearer at {size} MiB: {r:.2}× the fork pool");
-                (Against::Dearer, why)
+                (
+                    dearer,
+                    format!("dearer at {size} MiB: {r:.2}× the fork pool"),
+                )
             } else if let Some((size, r)) = first(|r| r > 1.0 / 1.5) {
                 let why =
                     format!("a tie at {size} MiB: {r:.2}× the fork pool (within 1.5×)");
-                (Against::Tie, why)
+                (tie, why)
             } else {
-                (Against::Cheaper, "cheaper at every size".to_owned())
+                (cheaper, "cheaper at every size".to_owned())
             }
         }
 

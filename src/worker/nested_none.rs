@@ -87,6 +87,16 @@ macro_rules! leaves {
     };
 }
 
+/// The methods that start a compound value: it, too, ends a run of `Some`s, and each of
+/// its parts is walked on its own.
+macro_rules! compounds {
+    ($($method:ident($($arg:ty),*);)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<Self, Found> {
+            self.leaf().map(|()| self)
+        })*
+    };
+}
+
 impl ser::Serializer for &mut Walker {
     type Ok = ();
     type Error = Found;
@@ -154,44 +164,14 @@ impl ser::Serializer for &mut Walker {
         self.part(value)
     }
 
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
-    }
-
-    fn serialize_tuple(self, _: usize) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
-    }
-
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
-    }
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self, Found> {
-        self.leaf().map(|()| self)
+    compounds! {
+        serialize_seq(Option<usize>);
+        serialize_tuple(usize);
+        serialize_tuple_struct(&'static str, usize);
+        serialize_tuple_variant(&'static str, u32, &'static str, usize);
+        serialize_map(Option<usize>);
+        serialize_struct(&'static str, usize);
+        serialize_struct_variant(&'static str, u32, &'static str, usize);
     }
 }
 
