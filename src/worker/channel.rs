@@ -55,8 +55,8 @@ pub(crate) use crate::worker::wire::Bytes;
 /// One message as a frame: its length, then the message, in one buffer, so that it is
 /// written in one call and never interleaved with another.
 pub(crate) fn frame<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
-    let mut framed = vec![0; 4];
-    ciborium::into_writer(message, &mut framed).map_err(io::Error::other)?;
+    let mut framed = crate::worker::wire::encode_into(message, vec![0; 4])
+        .map_err(io::Error::other)?;
     let length = u32::try_from(framed.len() - 4).map_err(io::Error::other)?;
     framed[..4].copy_from_slice(&length.to_le_bytes());
     Ok(framed)
@@ -213,7 +213,7 @@ impl Channel {
         }
         let mut message = vec![0; u32::from_le_bytes(length) as usize];
         self.socket.read_exact(&mut message)?;
-        ciborium::from_reader(&message[..])
+        crate::worker::wire::decode_slice(&message)
             .map(Some)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }

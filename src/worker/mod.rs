@@ -11,7 +11,6 @@ pub(crate) mod fork;
 pub(crate) mod fork_server;
 #[cfg(windows)]
 pub(crate) mod loopback;
-mod nested_none;
 #[cfg(any(unix, windows))]
 mod serve;
 pub(crate) mod task;
