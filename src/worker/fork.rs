@@ -63,9 +63,13 @@ pub(crate) fn fork_worker(
                 {
                     return 1;
                 }
-                let code = worker::serve(spec.name, channel, false);
+                worker::serve(spec.name, channel, false)
+            });
+            // However serving ended, a panic that escaped it included: a fork server
+            // this worker's task started is stopped, not left an orphan.
+            worker::contain(|| {
                 worker::leaving();
-                code
+                0
             });
             // `_exit`, not `exit`: the parent's exit-time work must not run twice.
             // Standard output is not flushed: its lock may be one that a parent thread
