@@ -170,10 +170,6 @@ impl<'de> Decoder<'de> {
 impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     type Error = Error;
 
-    fn is_human_readable(&self) -> bool {
-        false
-    }
-
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         if self.peek()? >> 5 == 7 {
             return self.simple(visitor);

@@ -164,10 +164,6 @@ impl<'a> ser::Serializer for &'a mut Encoder {
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = Compound<'a>;
 
-    fn is_human_readable(&self) -> bool {
-        false
-    }
-
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
         self.out.push(0xf4 | v as u8);
         Ok(())

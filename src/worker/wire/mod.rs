@@ -15,9 +15,15 @@
 //!
 //! Two limits are left, each refused in one line rather than answered wrongly:
 //! - a value nested deeper than [`MAX_DEPTH`], refused by the sender;
-//! - a 128-bit integer beyond 64 bits inside a `#[serde(untagged)]` or internally tagged
-//!   enum: serde reads such enums through a buffer of its own that has no 128-bit
-//!   integers, whatever the format ("u128 is not supported").
+//! - a `u128` or `i128`, of any value, inside a `#[serde(untagged)]` or internally tagged
+//!   enum, or a `#[serde(flatten)]` field: serde reads (and sometimes writes) those
+//!   through a buffer of its own that has no 128-bit integers, whatever the format: JSON
+//!   fails alike. serde's other limits of that kind hold here as with any format: a
+//!   flattened `Option` whose fields are all optional comes back `Some`.
+//!
+//! Both sides say they are human-readable, as serde's own buffer for those enums does:
+//! an IP address, say, is then written as text everywhere. Written as octets, it could
+//! not be read back inside an untagged enum (found by a probe).
 
 mod decode;
 mod encode;
@@ -248,6 +254,45 @@ mod tests {
         round_trip(Flattened {
             name: "n".into(),
             rest: [("a".into(), Some(None)), ("b".into(), None)].into(),
+        });
+    }
+
+    /// Types that write themselves one way for people and another for machines (IP
+    /// addresses, here) come back in every enum representation.
+    #[test]
+    fn an_address_comes_back_through_every_representation() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(untagged)]
+        enum Loose {
+            Ip(std::net::IpAddr),
+            Name(String),
+        }
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(tag = "t")]
+        enum Tagged {
+            A { ip: std::net::Ipv4Addr },
+        }
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Outer {
+            n: u8,
+            #[serde(flatten)]
+            inner: Inner,
+        }
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Inner {
+            at: std::net::SocketAddr,
+        }
+        round_trip(Loose::Ip("1.2.3.4".parse().unwrap()));
+        round_trip(Loose::Ip("::1".parse().unwrap()));
+        round_trip(Loose::Name("x".into()));
+        round_trip(Tagged::A {
+            ip: "10.0.0.1".parse().unwrap(),
+        });
+        round_trip(Outer {
+            n: 1,
+            inner: Inner {
+                at: "127.0.0.1:80".parse().unwrap(),
+            },
         });
     }
 
