@@ -520,7 +520,7 @@ mod budget {
 /// The tables, and what they mean in words: every conclusion the chapter draws is a line
 /// here, derived from the figures with a margin, so that the book's check can compare it.
 mod report {
-    use super::{Args, Phases, Row};
+    use super::{Args, Phases, Row, median};
     use forkspawn::say;
 
     /// Every measurement of one run, and the sizes it covered.
@@ -587,6 +587,18 @@ mod report {
     impl Figures<'_> {
         fn at(&self, method: &str, parent_mib: u32) -> Option<u64> {
             find(self.rows, method, parent_mib, 1)
+        }
+
+        /// The spawn pool's cost, which does not depend on the parent's size (its
+        /// target above): the median of its medians at every size. A comparison with
+        /// this level is not turned by one size's measurement that a stall inflated.
+        fn spawn_level(&self) -> Option<u64> {
+            let at_sizes: Vec<u64> = self
+                .sizes
+                .iter()
+                .filter_map(|&s| self.at("spawn", s))
+                .collect();
+            (!at_sizes.is_empty()).then(|| median(at_sizes))
         }
 
         fn top(&self) -> u32 {
@@ -714,12 +726,13 @@ mod report {
         }
 
         /// Where the fork pool starts to cost more than the spawn pool: between the
-        /// largest size at which it is cheaper and the smallest at which it is dearer.
+        /// largest size at which it is cheaper and the smallest at which it is dearer,
+        /// against the spawn pool's level.
         fn crossover(&self) -> String {
             let dearer: Vec<(u32, bool)> = self
                 .sizes
                 .iter()
-                .filter_map(|&s| Some((s, self.at("fork", s)? > self.at("spawn", s)?)))
+                .filter_map(|&s| Some((s, self.at("fork", s)? > self.spawn_level()?)))
                 .collect();
             let first_dearer = dearer.iter().position(|&(_, d)| d);
             let in_order =
@@ -777,7 +790,7 @@ mod report {
         /// which starts a program too, at every size.
         fn own_against_spawn(&self) -> &'static str {
             let dearer = self.sizes.iter().all(|&s| {
-                match (self.at("forkserver-own", s), self.at("spawn", s)) {
+                match (self.at("forkserver-own", s), self.spawn_level()) {
                     (Some(own), Some(spawn)) => own > spawn,
                     _ => true,
                 }
