@@ -29,6 +29,21 @@ fn run(example: &str, args: &[&str]) -> common::Outcome {
     common::run_with_env(&program, &args, &env, LIMIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// [`run`] with each of these argument lists at once: the runs of the worker-failure
+/// program mostly wait (a task of 1.5 s, or a 3 s time limit), not on a core.
+fn run_side_by_side<const N: usize>(
+    example: &str,
+    runs: [&[&str]; N],
+) -> [common::Outcome; N] {
+    thread::scope(|scope| {
+        runs.map(|args| scope.spawn(move || run(example, args)))
+            .map(|run| {
+                run.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+    })
+}
+
 /// The lines that start with `error:`; there must be exactly one from the parent.
 fn error_lines(output: &str) -> Vec<&str> {
     output.lines().filter(|l| l.starts_with("error:")).collect()
@@ -97,11 +112,18 @@ fn a_failing_initializer_stops_the_pool_before_any_task() {
 
 #[test]
 fn a_worker_or_fork_server_slow_to_start_times_out_in_one_line_and_is_killed() {
-    for (method, worker) in [
-        (StartMethod::Spawn, "SpawnProcess-"),
-        (StartMethod::Forkserver, "ForkServerProcess-"),
+    let [spawn, forkserver, fork] = run_side_by_side(
+        "worker_failure",
+        [
+            &["spawn", "--fail", "slow-start"],
+            &["forkserver", "--fail", "slow-start"],
+            &["fork", "--fail", "slow-start"],
+        ],
+    );
+    for (method, worker, outcome) in [
+        (StartMethod::Spawn, "SpawnProcess-", spawn),
+        (StartMethod::Forkserver, "ForkServerProcess-", forkserver),
     ] {
-        let outcome = run("worker_failure", &[method.as_str(), "--fail", "slow-start"]);
         let context = format!("{method}:\n{}", outcome.output);
         assert_eq!(outcome.status.code(), Some(1), "{context}");
         let errors = error_lines(&outcome.output);
@@ -120,12 +142,11 @@ fn a_worker_or_fork_server_slow_to_start_times_out_in_one_line_and_is_killed() {
         );
     }
     // A forked worker never runs `main`: it is not slowed down at all.
-    let outcome = run("worker_failure", &["fork", "--fail", "slow-start"]);
-    assert!(outcome.status.success(), "{}", outcome.output);
+    assert!(fork.status.success(), "{}", fork.output);
     assert!(
-        outcome.output.contains("squares: [1, 4, 9, 16]"),
+        fork.output.contains("squares: [1, 4, 9, 16]"),
         "{}",
-        outcome.output
+        fork.output
     );
 }
 
@@ -496,12 +517,15 @@ fn a_copy_the_machine_cannot_hold_is_one_line() {
 /// works and shuts down cleanly, and a failure says that how the worker ended is lost.
 #[test]
 fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
-    for method in [
-        StartMethod::Fork,
-        StartMethod::Spawn,
-        StartMethod::Forkserver,
-    ] {
-        let outcome = run("worker_failure", &[method.as_str(), "--ignore-sigchld"]);
+    let outcomes = run_side_by_side(
+        "worker_failure",
+        [
+            &["fork", "--ignore-sigchld"],
+            &["spawn", "--ignore-sigchld"],
+            &["forkserver", "--ignore-sigchld"],
+        ],
+    );
+    for (method, outcome) in ["fork", "spawn", "forkserver"].into_iter().zip(outcomes) {
         let context = format!("{method}:\n{}", outcome.output);
         assert!(outcome.status.success(), "{context}");
         assert!(
@@ -530,12 +554,15 @@ fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
 /// its channel. Before, the worker read the pool's first request there, and both hung.
 #[test]
 fn code_before_init_may_read_standard_input() {
-    for method in [
-        StartMethod::Fork,
-        StartMethod::Spawn,
-        StartMethod::Forkserver,
-    ] {
-        let outcome = run("worker_failure", &[method.as_str(), "--read-stdin"]);
+    let outcomes = run_side_by_side(
+        "worker_failure",
+        [
+            &["fork", "--read-stdin"],
+            &["spawn", "--read-stdin"],
+            &["forkserver", "--read-stdin"],
+        ],
+    );
+    for (method, outcome) in ["fork", "spawn", "forkserver"].into_iter().zip(outcomes) {
         let context = format!("{method}:\n{}", outcome.output);
         assert!(outcome.status.success(), "{context}");
         assert!(

@@ -46,9 +46,9 @@ fn main() -> ExitCode {
         // and a later check on a busy one stays within the tolerance.
         arguments.test_threads = Some(1);
     } else if arguments.test_threads.is_none() {
-        // Most programs spend their time in sleeps, not on a core: four at a time, on two
-        // cores. A run that must go alone (the benchmark, Wine) still takes the machine.
-        arguments.test_threads = Some(4);
+        // Most programs spend their time in sleeps, not on a core: six at a time, on two
+        // cores. The benchmark still takes the machine alone, and Wine runs go one at a time.
+        arguments.test_threads = Some(6);
     }
     let book_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let blocks = match book_blocks(&book_src) {
@@ -173,18 +173,21 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         let whole = format!("{}\n{}", block.command_line, block.expected);
         fits_the_book(block, &whole, "the transcript")?;
     }
-    // Some runs go alone: a benchmark, whose figures other work would slow (a build of the
-    // other programs included, so the lock is taken before building); and a run under Wine,
-    // whose runner stops the one Wine server when it ends.
-    let alone = matches!(
+    // A benchmark runs alone: other work would slow its figures (a build of the other
+    // programs included, so the lock is taken before building). A run under Wine runs
+    // alone among Wine runs, since its runner stops the one Wine server when it ends; the
+    // others go on meanwhile.
+    let alone = matches!(block.command, Command::Example { release: true, .. });
+    let under_wine = matches!(
         block.command,
-        Command::Example { release: true, .. }
-            | Command::Example {
-                target: Some(_),
-                ..
-            }
+        Command::Example {
+            target: Some(_),
+            ..
+        }
     );
     static MACHINE: RwLock<()> = RwLock::new(());
+    static WINE: Mutex<()> = Mutex::new(());
+    let _wine = under_wine.then(|| WINE.lock().unwrap_or_else(PoisonError::into_inner));
     let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
     let _shared =
         (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
