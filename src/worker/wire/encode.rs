@@ -96,10 +96,11 @@ impl Encoder {
         let head_at = self.out.len();
         let promised = promised.unwrap_or(0);
         self.length(major, promised);
+        let body_at = self.out.len();
         Ok(Compound {
             encoder: self,
             major,
-            head_at,
+            head: head_at..body_at,
             promised,
             count: 0,
             levels,
@@ -116,7 +117,8 @@ impl Encoder {
 pub(super) struct Compound<'a> {
     encoder: &'a mut Encoder,
     major: Major,
-    head_at: usize,
+    /// Where its head is, to be rewritten if the count turns out another.
+    head: std::ops::Range<usize>,
     promised: usize,
     /// Elements, or entries of a map.
     count: usize,
@@ -133,23 +135,10 @@ impl Compound<'_> {
         if self.count != self.promised {
             let mut head = Encoder::new(Vec::new());
             head.length(self.major, self.count);
-            let old_end = self.head_at + Encoder::head_size(self.promised as u64);
-            self.encoder.out.splice(self.head_at..old_end, head.out);
+            self.encoder.out.splice(self.head, head.out);
         }
         self.encoder.leave(self.levels);
         Ok(())
-    }
-}
-
-impl Encoder {
-    fn head_size(argument: u64) -> usize {
-        match argument {
-            0..=23 => 1,
-            24..=0xff => 2,
-            0x100..=0xffff => 3,
-            0x1_0000..=0xffff_ffff => 5,
-            _ => 9,
-        }
     }
 }
 
@@ -325,9 +314,8 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         variant: &'static str,
         length: usize,
     ) -> Result<Compound<'a>, Error> {
-        self.enter(1)?;
         self.variant(variant);
-        self.leave(1);
+        // Two levels: the variant's map, then its content's array or map.
         self.open(Major::Array, Some(length), 2)
     }
     fn serialize_map(self, length: Option<usize>) -> Result<Compound<'a>, Error> {
@@ -347,9 +335,8 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         variant: &'static str,
         length: usize,
     ) -> Result<Compound<'a>, Error> {
-        self.enter(1)?;
         self.variant(variant);
-        self.leave(1);
+        // Two levels: the variant's map, then its content's array or map.
         self.open(Major::Map, Some(length), 2)
     }
 }
