@@ -70,3 +70,32 @@ fn json_has_a_row_per_method_and_size_with_the_promised_fields() {
         }
     }
 }
+
+/// A machine too slow for the time budget is simulated by a budget of 1 s, which a run
+/// passes the half of whatever the load: the later measurements do fewer runs, the
+/// output says so in its second line, and every table is still printed.
+#[test]
+fn past_half_its_budget_the_benchmark_does_fewer_runs_and_says_so() {
+    let program = common::example_path("start_cost", true).unwrap();
+    let args = ["--max-mib", "64", "--budget-s", "1"].map(String::from);
+    let no_python = [("PATH", "/nonexistent")];
+    let outcome =
+        common::run_with_env(&program, &args, &no_python, Duration::from_secs(120))
+            .unwrap();
+    assert!(outcome.status.success(), "{}", outcome.output);
+    let lines: Vec<&str> = outcome.output.lines().collect();
+    assert!(
+        lines[1].ends_with(
+            "the machine was slow: past half of the 1 s budget, fewer runs each"
+        ),
+        "{}",
+        outcome.output
+    );
+    for row in ["   0 MiB", "  64 MiB", "  fsrv pool cheaper (target): "] {
+        assert!(
+            lines.iter().any(|line| line.contains(row)),
+            "no `{row}` in:\n{}",
+            outcome.output
+        );
+    }
+}
