@@ -575,3 +575,43 @@ fn code_before_init_may_read_standard_input() {
         );
     }
 }
+
+/// A one-line error written to a standard error that nobody reads any more (`2>&1 |
+/// head -1`, once `head` has left) is lost, but the exit code stays. Before,
+/// `eprintln!` panicked there and the program exited with 101.
+#[test]
+fn an_error_on_a_closed_standard_error_keeps_its_exit_code() {
+    let cases: [(&str, &[&str], i32); 3] = [
+        ("worker_failure", &["frok"], 2),
+        ("worker_failure", &["spawn", "--fail", "panic"], 1),
+        ("module_scope", &["fork", "--unknown"], 2),
+    ];
+    for (example, args, code) in cases {
+        let program = common::example_path(example, false).unwrap();
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(writer)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = Pid::from_raw(child.id() as i32);
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = done.send(child.wait());
+        });
+        let Ok(status) = finished.recv_timeout(LIMIT) else {
+            let _ = killpg(group, Signal::SIGKILL);
+            panic!("{example} {args:?}: still running after {LIMIT:?}");
+        };
+        assert_eq!(status.unwrap().code(), Some(code), "{example} {args:?}");
+        assert_eq!(
+            killpg(group, None),
+            Err(Errno::ESRCH),
+            "{example} {args:?}: left a process"
+        );
+    }
+}

@@ -21,7 +21,7 @@ pub fn parse_args<A: Parser>() -> A {
             error.exit()
         }
         Err(error) => {
-            eprintln!("{}", one_line(&error.render().to_string()));
+            say_error(&one_line(&error.render().to_string()));
             std::process::exit(2)
         }
     }
@@ -43,10 +43,18 @@ pub fn exit_code(result: Result<(), impl Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            say_error(&format!("error: {error}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes one line on standard error, if it can: `eprintln!` panics when standard error
+/// is a pipe that nobody reads any more (`2>&1 | head -1`), which would turn a one-line
+/// error into a panic and exit code 101.
+fn say_error(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[cfg(test)]
