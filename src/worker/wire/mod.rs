@@ -296,6 +296,23 @@ mod tests {
         });
     }
 
+    /// serde reads an untagged enum as the first variant that fits, whatever the format:
+    /// `Int(3)` comes back `Float(3.0)` here as it does from JSON.
+    #[test]
+    fn an_untagged_enum_blurs_as_it_does_in_json() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(untagged)]
+        enum Number {
+            Float(f64),
+            Int(i64),
+        }
+        let json: Number =
+            serde_json::from_str(&serde_json::to_string(&Number::Int(3)).unwrap())
+                .unwrap();
+        let wire: Number = decode(&encode(&Number::Int(3)).unwrap()).unwrap();
+        assert_eq!((json, wire), (Number::Float(3.0), Number::Float(3.0)));
+    }
+
     #[test]
     fn numbers_keep_their_value_and_their_bits() {
         for n in [
