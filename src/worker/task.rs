@@ -26,6 +26,9 @@ pub struct TaskEntry {
     /// crate) give different ones.
     pub identity: fn() -> TypeId,
     pub initializer: bool,
+    /// Where its `task!` or `initializer!` is written, `file:line`, for an error that
+    /// must tell two functions of one name apart.
+    pub written_at: &'static str,
     pub run: fn(&Bytes) -> Result<Bytes, String>,
 }
 
@@ -132,6 +135,7 @@ macro_rules! task {
             name: || $crate::__private::name_of(&$function),
             identity: || $crate::__private::identity_of(&$function),
             initializer: false,
+            written_at: concat!(file!(), ":", line!()),
             run: |input| $crate::__private::run_task($function, input),
         };
         $crate::Task::new(|| $crate::__private::name_of(&$function), $function)
@@ -151,6 +155,7 @@ macro_rules! initializer {
             name: || $crate::__private::name_of(&$function),
             identity: || $crate::__private::identity_of(&$function),
             initializer: true,
+            written_at: concat!(file!(), ":", line!()),
             run: |_| $crate::__private::run_initializer($function),
         };
         $crate::Initializer::new(|| $crate::__private::name_of(&$function))
@@ -202,9 +207,11 @@ pub(crate) fn find(name: &str) -> Result<Option<&'static TaskEntry>, String> {
     let Some(first) = found.next() else {
         return Ok(None);
     };
-    if found.any(|other| (other.identity)() != (first.identity)()) {
+    if let Some(other) = found.find(|other| (other.identity)() != (first.identity)()) {
         return Err(format!(
-            "this program has two different tasks named `{name}`: rename one"
+            "this program has two different tasks named `{name}`, entered at {} and {}: \
+             rename one",
+            first.written_at, other.written_at
         ));
     }
     Ok(Some(first))
