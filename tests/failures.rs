@@ -586,32 +586,39 @@ fn an_error_on_a_closed_standard_error_keeps_its_exit_code() {
         ("worker_failure", &["spawn", "--fail", "panic"], 1),
         ("module_scope", &["fork", "--unknown"], 2),
     ];
-    for (example, args, code) in cases {
-        let program = common::example_path(example, false).unwrap();
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(writer)
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let group = Pid::from_raw(child.id() as i32);
-        let (done, finished) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = done.send(child.wait());
-        });
-        let Ok(status) = finished.recv_timeout(LIMIT) else {
-            let _ = killpg(group, Signal::SIGKILL);
-            panic!("{example} {args:?}: still running after {LIMIT:?}");
-        };
-        assert_eq!(status.unwrap().code(), Some(code), "{example} {args:?}");
-        assert_eq!(
-            killpg(group, None),
-            Err(Errno::ESRCH),
-            "{example} {args:?}: left a process"
-        );
-    }
+    // Side by side: the run that fails a worker waits for its sibling's task.
+    thread::scope(|scope| {
+        for (example, args, code) in cases {
+            scope.spawn(move || exits_with_a_closed_stderr(example, args, code));
+        }
+    });
+}
+
+fn exits_with_a_closed_stderr(example: &str, args: &[&str], code: i32) {
+    let program = common::example_path(example, false).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = Pid::from_raw(child.id() as i32);
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(child.wait());
+    });
+    let Ok(status) = finished.recv_timeout(LIMIT) else {
+        let _ = killpg(group, Signal::SIGKILL);
+        panic!("{example} {args:?}: still running after {LIMIT:?}");
+    };
+    assert_eq!(status.unwrap().code(), Some(code), "{example} {args:?}");
+    assert_eq!(
+        killpg(group, None),
+        Err(Errno::ESRCH),
+        "{example} {args:?}: left a process"
+    );
 }
