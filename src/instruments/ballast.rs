@@ -30,9 +30,9 @@ fn too_much(mib: usize, why: &str) -> std::io::Error {
     )
 }
 
-/// Checks that `mib` MiB fit in the memory the kernel says is available: a vector that
-/// does not fit would be granted all the same (memory is overcommitted) and the process
-/// killed while writing it.
+/// Checks that `mib` MiB fit in the memory the kernel says is available, to the machine
+/// and to the process's control group: a vector that does not fit would be granted all the
+/// same (memory is overcommitted) and the process killed while writing it.
 fn fits(mib: usize) -> std::io::Result<()> {
     fits_with_copy(mib, 0)
 }
@@ -41,11 +41,11 @@ fn fits(mib: usize) -> std::io::Result<()> {
 /// forked worker's writes to its parent's memory cost.
 pub fn fits_with_copy(mib: usize, copied_percent: u8) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
-    if let Some(available) = available_mib()
-        && mib + mib * usize::from(copied_percent) / 100 > available
+    if let Some(room) = super::room::now()
+        && mib + mib * usize::from(copied_percent) / 100 > room.mib()
     {
-        let why = format!("the machine has {available} MiB available");
-        return Err(match mib > available {
+        let why = room.to_string();
+        return Err(match mib > room.mib() {
             true => too_much(mib, &why),
             false => std::io::Error::new(
                 std::io::ErrorKind::OutOfMemory,
@@ -57,14 +57,6 @@ pub fn fits_with_copy(mib: usize, copied_percent: u8) -> std::io::Result<()> {
     }
     let _ = (mib, copied_percent);
     Ok(())
-}
-
-#[cfg(target_os = "linux")]
-fn available_mib() -> Option<usize> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }
 
 /// `mib` MiB of memory, every page written.
@@ -83,7 +75,8 @@ enum Memory {
 impl Ballast {
     /// Allocates `mib` MiB and writes every byte, so that every page is resident. Fails,
     /// rather than being killed for want of memory, when the machine has less than that
-    /// available (`MemAvailable` in `/proc/meminfo`) or the allocator refuses.
+    /// available (`MemAvailable` in `/proc/meminfo`), or the process's control group
+    /// allows less, or the allocator refuses.
     pub fn new(mib: usize) -> std::io::Result<Ballast> {
         fits(mib)?;
         let mut memory: Vec<u8> = Vec::new();

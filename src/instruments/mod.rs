@@ -8,3 +8,5 @@ pub mod console;
 pub mod floors;
 #[cfg(target_os = "linux")]
 pub mod inspect;
+#[cfg(target_os = "linux")]
+mod room;
