@@ -729,10 +729,11 @@ mod report {
         /// largest size at which it is cheaper and the smallest at which it is dearer,
         /// against the spawn pool's level.
         fn crossover(&self) -> String {
+            let spawn = self.spawn_level();
             let dearer: Vec<(u32, bool)> = self
                 .sizes
                 .iter()
-                .filter_map(|&s| Some((s, self.at("fork", s)? > self.spawn_level()?)))
+                .filter_map(|&s| Some((s, self.at("fork", s)? > spawn?)))
                 .collect();
             let first_dearer = dearer.iter().position(|&(_, d)| d);
             let in_order =
@@ -789,8 +790,9 @@ mod report {
         /// Whether the pool that starts its own server costs more than the spawn pool,
         /// which starts a program too, at every size.
         fn own_against_spawn(&self) -> &'static str {
+            let spawn = self.spawn_level();
             let dearer = self.sizes.iter().all(|&s| {
-                match (self.at("forkserver-own", s), self.spawn_level()) {
+                match (self.at("forkserver-own", s), spawn) {
                     (Some(own), Some(spawn)) => own > spawn,
                     _ => true,
                 }

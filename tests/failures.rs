@@ -44,6 +44,17 @@ fn run_side_by_side<const N: usize>(
     })
 }
 
+/// The worker-failure program with `flag`, under each start method, side by side.
+fn with_each_method(
+    flag: &str,
+) -> impl Iterator<Item = (&'static str, common::Outcome)> {
+    let methods = ["fork", "spawn", "forkserver"];
+    let runs = methods.map(|method| [method, flag]);
+    let outcomes =
+        run_side_by_side("worker_failure", runs.each_ref().map(|run| &run[..]));
+    methods.into_iter().zip(outcomes)
+}
+
 /// The lines that start with `error:`; there must be exactly one from the parent.
 fn error_lines(output: &str) -> Vec<&str> {
     output.lines().filter(|l| l.starts_with("error:")).collect()
@@ -517,15 +528,7 @@ fn a_copy_the_machine_cannot_hold_is_one_line() {
 /// works and shuts down cleanly, and a failure says that how the worker ended is lost.
 #[test]
 fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
-    let outcomes = run_side_by_side(
-        "worker_failure",
-        [
-            &["fork", "--ignore-sigchld"],
-            &["spawn", "--ignore-sigchld"],
-            &["forkserver", "--ignore-sigchld"],
-        ],
-    );
-    for (method, outcome) in ["fork", "spawn", "forkserver"].into_iter().zip(outcomes) {
+    for (method, outcome) in with_each_method("--ignore-sigchld") {
         let context = format!("{method}:\n{}", outcome.output);
         assert!(outcome.status.success(), "{context}");
         assert!(
@@ -554,15 +557,7 @@ fn a_parent_that_ignores_sigchld_still_runs_and_shuts_down() {
 /// its channel. Before, the worker read the pool's first request there, and both hung.
 #[test]
 fn code_before_init_may_read_standard_input() {
-    let outcomes = run_side_by_side(
-        "worker_failure",
-        [
-            &["fork", "--read-stdin"],
-            &["spawn", "--read-stdin"],
-            &["forkserver", "--read-stdin"],
-        ],
-    );
-    for (method, outcome) in ["fork", "spawn", "forkserver"].into_iter().zip(outcomes) {
+    for (method, outcome) in with_each_method("--read-stdin") {
         let context = format!("{method}:\n{}", outcome.output);
         assert!(outcome.status.success(), "{context}");
         assert!(

@@ -124,43 +124,23 @@ impl<'de> Decoder<'de> {
         }
     }
 
-    fn seq<V: Visitor<'de>>(
+    /// An array's elements or a map's entries, one level deeper; all of them must be read.
+    fn elements<T>(
         &mut self,
         length: u64,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
+        visit: impl FnOnce(&mut Elements<'_, 'de>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.nested(|decoder| {
             let mut access = Elements {
                 decoder,
                 left: length,
             };
-            let value = visitor.visit_seq(&mut access)?;
+            let value = visit(&mut access)?;
             match access.left {
                 0 => Ok(value),
                 left => Err(de::Error::invalid_length(
                     (length - left) as usize,
-                    &"fewer elements",
-                )),
-            }
-        })
-    }
-
-    fn map<V: Visitor<'de>>(
-        &mut self,
-        length: u64,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.nested(|decoder| {
-            let mut access = Elements {
-                decoder,
-                left: length,
-            };
-            let value = visitor.visit_map(&mut access)?;
-            match access.left {
-                0 => Ok(value),
-                left => Err(de::Error::invalid_length(
-                    (length - left) as usize,
-                    &"fewer entries",
+                    &"fewer items",
                 )),
             }
         })
@@ -183,8 +163,8 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
             },
             2 => visitor.visit_borrowed_bytes(self.take(argument)?),
             3 => visitor.visit_borrowed_str(self.text(argument)?),
-            4 => self.seq(argument, visitor),
-            5 => self.map(argument, visitor),
+            4 => self.elements(argument, |items| visitor.visit_seq(items)),
+            5 => self.elements(argument, |items| visitor.visit_map(items)),
             _ => match argument {
                 TAG_POSITIVE_BIG => visitor.visit_u128(self.big()?),
                 TAG_NEGATIVE_BIG => match i128::try_from(self.big()?) {
@@ -287,13 +267,12 @@ struct Elements<'a, 'de> {
     left: u64,
 }
 
-impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
-    type Error = Error;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
+impl<'de> Elements<'_, 'de> {
+    /// The next element, or the next entry's key; `None` once all are read.
+    fn next<S: DeserializeSeed<'de>>(
         &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
+        seed: S,
+    ) -> Result<Option<S::Value>, Error> {
         match self.left {
             0 => Ok(None),
             _ => {
@@ -301,6 +280,17 @@ impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
                 seed.deserialize(&mut *self.decoder).map(Some)
             }
         }
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.next(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -315,13 +305,7 @@ impl<'de> de::MapAccess<'de> for Elements<'_, 'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        match self.left {
-            0 => Ok(None),
-            _ => {
-                self.left -= 1;
-                seed.deserialize(&mut *self.decoder).map(Some)
-            }
-        }
+        self.next(seed)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(
