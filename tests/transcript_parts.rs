@@ -5,6 +5,10 @@
 // The checker uses what these tests do not.
 #![allow(dead_code)]
 
+#[path = "transcript/load.rs"]
+mod load;
+#[path = "transcript/machine.rs"]
+mod machine;
 #[path = "transcript/markdown.rs"]
 mod markdown;
 #[path = "transcript/normalise.rs"]
@@ -174,10 +178,39 @@ mod reading_the_book {
         assert_eq!(
             blocks[0].command,
             Command::Python {
+                interpreter: Interpreter::Any,
                 script: "python/demo.py".into(),
                 args: vec!["fork".into()],
             }
         );
+        assert!(blocks[0].name().ends_with(":1 python3 python/demo.py fork"));
+    }
+
+    #[test]
+    fn reads_a_python_run_that_names_its_version() {
+        let blocks = blocks_of("```console\n$ python3.12 python/demo.py\nout\n```\n").unwrap();
+        assert!(matches!(
+            blocks[0].command,
+            Command::Python {
+                interpreter: Interpreter::Minor(12),
+                ..
+            }
+        ));
+        assert!(blocks_of("```console\n$ python3.x python/demo.py\nout\n```\n").is_err());
+        assert!(blocks_of("```console\n$ python3 demo.py\nout\n```\n").is_err());
+    }
+
+    #[test]
+    fn reads_what_a_block_needs_from_the_comment_before_it() {
+        let blocks = blocks_of(
+            "<!-- needs: python3, huge pages -->\n```console\n$ cargo run -q --example demo\nout\n```\n\n\
+             ```console\n$ cargo run -q --example demo\nout\n```\n",
+        )
+        .unwrap();
+        assert_eq!(blocks[0].needs, [Need::Python3, Need::HugePages]);
+        assert!(blocks[1].needs.is_empty());
+        let unknown = blocks_of("<!-- needs: a GPU -->\n```console\n$ cargo run -q --example demo\nout\n```\n");
+        assert!(unknown.unwrap_err().contains("unknown need `a GPU`"));
     }
 
     #[test]
@@ -190,8 +223,104 @@ mod reading_the_book {
     }
 }
 
+mod finding_what_a_block_needs {
+    use super::machine::find_python_in;
+    use super::markdown::Interpreter;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// A pyenv root whose versions hold a `python3.MINOR` that says it is that version.
+    fn fake_pyenv(versions: &[&str]) -> std::path::PathBuf {
+        let root = std::env::temp_dir().join(format!("forkspawn-pyenv-{}", std::process::id()));
+        for version in versions {
+            let minor = version.split('.').nth(1).unwrap();
+            let bin = root.join("versions").join(version).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            let program = bin.join(format!("python3.{minor}"));
+            std::fs::write(&program, format!("#!/bin/sh\necho Python {version}\n")).unwrap();
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn a_named_version_is_found_in_pyenv_newest_patch_first() {
+        let root = fake_pyenv(&["3.97.1", "3.97.10", "3.96.0"]);
+        let found = find_python_in(Interpreter::Minor(97), Some(&root)).unwrap();
+        assert!(found.ends_with("versions/3.97.10/bin/python3.97"), "{}", found.display());
+        let missing = find_python_in(Interpreter::Minor(95), Some(&root)).unwrap_err();
+        assert_eq!(missing, "no python3.95 here: install CPython 3.95 (e.g. pyenv install 3.95)");
+        let none = find_python_in(Interpreter::Minor(97), Some(Path::new("/nonexistent")));
+        assert!(none.is_err());
+    }
+}
+
+mod metering_load {
+    use super::load::Load;
+
+    #[test]
+    fn a_run_alone_is_quiet_and_one_that_waited_for_a_cpu_is_disturbed() {
+        let alone = Load { waited: Some(0.06), stolen: 0.0, others: 0.3 };
+        assert_eq!(alone.disturbance(), None);
+        let loaded = Load { waited: Some(0.32), stolen: 0.0, others: 0.0 };
+        assert_eq!(loaded.disturbance().unwrap(), "tasks waited for a CPU 32% of the run");
+        let no_pressure_counter = Load { waited: None, stolen: 0.0, others: 0.2 };
+        assert!(no_pressure_counter.disturbance().unwrap().contains("other programs used 20%"));
+        let stolen = Load { waited: Some(0.0), stolen: 0.08, others: 0.0 };
+        assert!(stolen.disturbance().unwrap().contains("hypervisor took 8%"));
+    }
+
+    #[test]
+    fn metering_a_real_run_measures_something() {
+        let meter = super::load::start();
+        let status = std::process::Command::new("true").status().unwrap();
+        assert!(status.success());
+        let load = meter.stop();
+        assert!(load.stolen >= 0.0 && load.others >= 0.0);
+    }
+}
+
 mod comparing_transcripts {
     use super::normalise::compare;
+
+    #[test]
+    fn a_stalled_step_of_work_passes_only_where_work_may_stretch_and_a_sleep_never() {
+        use super::normalise::{Clocks, compare_with};
+        let book = "   ForkProcess-1 [ 0.00s] writes\n   ForkProcess-1 [ 0.04s] wrote\n\
+                       ForkProcess-1 [ 1.04s] slept\n";
+        let stalled = "   ForkProcess-1 [ 0.00s] writes\n   ForkProcess-1 [ 1.99s] wrote\n\
+                          ForkProcess-1 [ 2.99s] slept\n";
+        assert!(compare_with(book, stalled, Clocks::Strict).is_err());
+        assert_eq!(compare_with(book, stalled, Clocks::WorkMayStretch), Ok(()));
+        let long_sleep = "   ForkProcess-1 [ 0.00s] writes\n   ForkProcess-1 [ 0.04s] wrote\n\
+                             ForkProcess-1 [ 2.04s] slept\n";
+        assert!(compare_with(book, long_sleep, Clocks::WorkMayStretch).is_err());
+        let faster = "   ForkProcess-1 [ 0.00s] writes\n   ForkProcess-1 [ 0.00s] wrote\n\
+                         ForkProcess-1 [ 0.01s] slept\n";
+        assert!(compare_with(book, faster, Clocks::WorkMayStretch).is_err(), "a lost sleep");
+    }
+
+    #[test]
+    fn any_cpython_version_passes_but_a_flipped_word_still_fails() {
+        let book = "CPython 3.11.7\n  a child that reads every object: copied 61 MiB, most of it\n";
+        let newer = "CPython 3.13.0rc1\n  a child that reads every object: copied 58 MiB, most of it\n";
+        assert_eq!(compare(book, newer), Ok(()));
+        let flipped = "CPython 3.12.1\n  a child that reads every object: copied 31 MiB, some of it\n";
+        assert!(compare(book, flipped).unwrap_err().contains("some of it"));
+        assert!(compare("CPython 3.11.7 on linux\n", "PyPy 3.11.7 on linux\n").is_err());
+    }
+
+    #[test]
+    fn a_benchmark_verdict_flipped_fails_though_its_figures_change() {
+        let book = "  fork pool at 0 MiB         0.13× the spawn pool: cheaper\n\
+                    the fork pool passes the spawn pool between 32 MiB and 64 MiB here\n";
+        let elsewhere = "  fork pool at 0 MiB    0.33× the spawn pool: cheaper\n\
+                         the fork pool passes the spawn pool between 0 MiB and 32 MiB here\n";
+        assert_eq!(compare(book, elsewhere), Ok(()));
+        let flipped = "  fork pool at 0 MiB         1.13× the spawn pool: dearer\n\
+                       the fork pool passes the spawn pool between 32 MiB and 64 MiB here\n";
+        assert!(compare(book, flipped).is_err());
+    }
 
     const BOOK: &str = "\
 MainProcess      [ 0.00s] list 0x55aa10 pid 100

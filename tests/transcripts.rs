@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use transcript::markdown::{self, Block, Command};
-use transcript::normalise;
+use transcript::markdown::{self, Block, Command, Interpreter};
+use transcript::normalise::Clocks;
+use transcript::{load, machine, normalise};
 
 /// The longest a chapter's program may run before it counts as hung.
 const TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
         arguments.test_threads = Some(1);
     } else if arguments.test_threads.is_none() {
         // Most programs spend their time in sleeps, not on a core: six at a time, on two
-        // cores. The benchmark still takes the machine alone, and Wine runs go one at a time.
+        // cores. Wine runs go one at a time, and the benchmark runs before all of them.
         arguments.test_threads = Some(6);
     }
     let book_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -59,51 +60,30 @@ fn main() -> ExitCode {
         }
     };
     let rewrites: SharedRewrites = Arc::default();
-    // The release-built programs are the benchmarks, the longest runs, which run alone:
-    // they go first.
-    let mut blocks = blocks;
-    blocks.sort_by_key(|block| {
-        !matches!(block.command, Command::Example { release: true, .. })
-    });
-    // A benchmark's verdicts compare timings, which other work on the machine distorts:
-    // on a busy machine they are not checked, and the test list says why.
-    let has_benchmark = blocks.iter().any(is_benchmark);
-    let busy = (has_benchmark && !overwrite).then(busy_machine).flatten();
-    // A run of the Windows build needs its target, the mingw linker and Wine; where one is
-    // missing the block is listed as ignored, with what to install.
-    let runs_windows = |block: &Block| {
-        matches!(
-            block.command,
-            Command::Example {
-                target: Some(_),
-                ..
-            }
-        )
-    };
-    let no_windows = blocks
-        .iter()
-        .any(runs_windows)
-        .then(|| common::missing_for_windows(markdown::WINDOWS_TARGET))
-        .flatten();
+    let mut machine = Machine::default();
     let trials = blocks
         .into_iter()
         .map(|block| {
             let rewrites = Arc::clone(&rewrites);
-            let mut name = block.name();
-            let mut ignored = matches!(block.command, Command::NotRun { .. });
-            if let (true, Some(idle)) = (is_benchmark(&block), busy) {
-                name.push_str(&format!(
-                    " (not run: the machine is busy, {idle:.0}% idle; a benchmark's \
-                     verdicts need a quiet one)"
-                ));
-                ignored = true;
+            let name = block.name();
+            if let Some(reason) = machine.why_not_run(&block) {
+                let trial = Trial::test(format!("{name} (not run: {reason})"), || Ok(()));
+                return trial.with_ignored_flag(true);
             }
-            if let (true, Some(missing)) = (runs_windows(&block), &no_windows) {
-                name.push_str(&format!(" (not run: {missing})"));
-                ignored = true;
+            let selected = !arguments.list
+                && !arguments.is_filtered_out(&Trial::test(name.clone(), || Ok(())));
+            if is_benchmark(&block) && !overwrite && selected {
+                return match check_benchmark(&block) {
+                    Benchmark::Checked(result) => Trial::test(name, move || result),
+                    Benchmark::Disturbed(reason) => {
+                        let trial = Trial::test(format!("{name} (not compared: {reason})"), || {
+                            Ok(())
+                        });
+                        trial.with_ignored_flag(true)
+                    }
+                };
             }
             Trial::test(name, move || check(&block, overwrite.then_some(&rewrites)))
-                .with_ignored_flag(ignored)
         })
         .collect();
     let conclusion = libtest_mimic::run(&arguments, trials);
@@ -118,28 +98,92 @@ fn is_benchmark(block: &Block) -> bool {
     matches!(block.command, Command::Example { release: true, .. })
 }
 
-/// How idle the CPUs were over half a second, in percent, if less than 80 %: other work
-/// is running. (This runs before any test, so the work is not the tests'.)
-fn busy_machine() -> Option<f64> {
-    fn idle_and_total() -> Option<(u64, u64)> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let cpu: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        // user nice system idle iowait irq softirq steal: idle and iowait are idle.
-        let idle = cpu.get(3)? + cpu.get(4).copied().unwrap_or(0);
-        Some((idle, cpu.iter().take(8).sum()))
+/// What the machine has for the blocks that need more than the book's own build, looked
+/// up once each.
+#[derive(Default)]
+struct Machine {
+    windows: Option<Option<String>>,
+    pythons: BTreeMap<Interpreter, Result<PathBuf, String>>,
+}
+
+impl Machine {
+    /// Why `block` cannot run here, if it cannot: what to install.
+    fn why_not_run(&mut self, block: &Block) -> Option<String> {
+        match &block.command {
+            Command::NotRun { reason } => return Some(reason.clone()),
+            Command::Example {
+                target: Some(target),
+                ..
+            } => {
+                let missing = self
+                    .windows
+                    .get_or_insert_with(|| common::missing_for_windows(target));
+                if let Some(missing) = missing {
+                    return Some(missing.clone());
+                }
+            }
+            Command::Python { interpreter, .. } => {
+                if let Err(missing) = self.python(*interpreter) {
+                    return Some(missing);
+                }
+            }
+            Command::Example { .. } => {}
+        }
+        block.needs.iter().find_map(|&need| machine::missing(need))
     }
-    let (idle_before, total_before) = idle_and_total()?;
-    std::thread::sleep(Duration::from_millis(500)); // a measurement window, not a wait
-    let (idle_after, total_after) = idle_and_total()?;
-    let total = total_after.checked_sub(total_before)?.max(1);
-    let idle = 100.0 * idle_after.saturating_sub(idle_before) as f64 / total as f64;
-    (idle < 80.0).then_some(idle)
+
+    fn python(&mut self, interpreter: Interpreter) -> Result<PathBuf, String> {
+        self.pythons
+            .entry(interpreter)
+            .or_insert_with(|| machine::find_python(interpreter))
+            .clone()
+    }
+}
+
+/// A benchmark's check, done before the other blocks run: its verdicts compare timings,
+/// which other work on the machine distorts, so it runs alone, metered.
+enum Benchmark {
+    /// It ran on a quiet enough machine, or its words matched anyway: this is the result.
+    Checked(Result<(), Failed>),
+    /// Twice the words differed while other work disturbed the run: the load decided them,
+    /// not the program, so they are not compared.
+    Disturbed(String),
+}
+
+/// Runs a benchmark, compares, and where it differs on a disturbed machine, runs it once
+/// more. A disturbed run whose words match passes: the words hold whatever the load. A
+/// quiet run whose words differ fails: the program changed, not the machine.
+fn check_benchmark(block: &Block) -> Benchmark {
+    let whole = format!("{}\n{}", block.command_line, block.expected);
+    if let Err(failure) = fits_the_book(block, &whole, "the transcript") {
+        return Benchmark::Checked(Err(failure));
+    }
+    let mut whys = Vec::new();
+    for _ in 0..2 {
+        let fresh = match run(block, true) {
+            Ok(fresh) => fresh,
+            Err(failure) => return Benchmark::Checked(Err(failure)),
+        };
+        match (normalise::compare(&block.expected, &fresh.fresh), fresh.disturbance) {
+            (Ok(()), _) => return Benchmark::Checked(Ok(())),
+            (Err(diff), None) => {
+                let failure = format!(
+                    "{}:{}: the benchmark's words differ from a fresh run on a quiet machine \
+                     `{}`\n{diff}\nIf the change is intended: TRANSCRIPTS=overwrite cargo test \
+                     --test transcripts",
+                    block.file.display(),
+                    block.line,
+                    block.command_line
+                );
+                return Benchmark::Checked(Err(failure.into()));
+            }
+            (Err(_), Some(why)) => whys.push(why),
+        }
+    }
+    Benchmark::Disturbed(format!(
+        "the machine was busy in both runs ({}), and the words differed",
+        whys.join("; ")
+    ))
 }
 
 fn book_blocks(book_src: &Path) -> Result<Vec<Block>, String> {
@@ -168,30 +212,9 @@ fn fits_the_book(block: &Block, text: &str, whose: &str) -> Result<(), Failed> {
     }
 }
 
-fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed> {
-    if rewrites.is_none() {
-        let whole = format!("{}\n{}", block.command_line, block.expected);
-        fits_the_book(block, &whole, "the transcript")?;
-    }
-    // A benchmark runs alone: other work would slow its figures (a build of the other
-    // programs included, so the lock is taken before building). A run under Wine runs
-    // alone among Wine runs, since its runner stops the one Wine server when it ends; the
-    // others go on meanwhile.
-    let alone = matches!(block.command, Command::Example { release: true, .. });
-    let under_wine = matches!(
-        block.command,
-        Command::Example {
-            target: Some(_),
-            ..
-        }
-    );
-    static MACHINE: RwLock<()> = RwLock::new(());
-    static WINE: Mutex<()> = Mutex::new(());
-    let _wine = under_wine.then(|| WINE.lock().unwrap_or_else(PoisonError::into_inner));
-    let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
-    let _shared =
-        (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
-    let (program, args) = match &block.command {
+/// The program and arguments a block's command runs.
+fn command_of(block: &Block) -> Result<(PathBuf, Vec<String>), Failed> {
+    Ok(match &block.command {
         Command::Example {
             name,
             args,
@@ -206,52 +229,119 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         } => {
             let program = common::example_path_for_target(name, target)?;
             // What cargo's `runner` (.cargo/config.toml) does for `cargo run --target`.
-            let runner =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join(common::WINE_RUNNER);
+            let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join(common::WINE_RUNNER);
             let args = [program.to_string_lossy().into_owned()]
                 .into_iter()
                 .chain(args.iter().cloned())
                 .collect();
             (runner, args)
         }
-        Command::Python { script, args } => {
+        Command::Python {
+            interpreter,
+            script,
+            args,
+        } => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
             let args = [script.to_string_lossy().into_owned()]
                 .into_iter()
                 .chain(args.iter().cloned())
                 .collect();
-            (PathBuf::from("python3"), args)
+            (machine::find_python(*interpreter)?, args)
         }
-        Command::NotRun { .. } => return Ok(()),
-    };
+        Command::NotRun { reason } => return Err(format!("not run: {reason}").into()),
+    })
+}
+
+/// One run of a block's command: what it printed, the files it wrote, and what disturbed
+/// it, if it ran alone.
+struct Run {
+    fresh: String,
+    files: Vec<(PathBuf, Vec<u8>)>,
+    disturbance: Option<String>,
+}
+
+/// Runs a block's command, `alone` or beside other blocks. A run alone (a benchmark, or a
+/// block run again) waits until no other block runs, and is metered; a run under Wine
+/// runs alone among Wine runs, since its runner stops the one Wine server when it ends.
+fn run(block: &Block, alone: bool) -> Result<Run, Failed> {
+    static MACHINE: RwLock<()> = RwLock::new(());
+    static WINE: Mutex<()> = Mutex::new(());
+    let under_wine = matches!(
+        block.command,
+        Command::Example {
+            target: Some(_),
+            ..
+        }
+    );
+    // The lock is taken before building: a build of the other programs is work too.
+    let _wine = under_wine.then(|| WINE.lock().unwrap_or_else(PoisonError::into_inner));
+    let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
+    let _shared = (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
+    let (program, args) = command_of(block)?;
     let work_dir = common::WorkDir::new()?;
     let env: Vec<(&str, &str)> = block
         .env
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
+    let meter = alone.then(load::start);
     let outcome = common::run_in(&work_dir, &program, &args, &env, TIME_LIMIT)?;
+    let disturbance = meter.and_then(|meter| meter.stop().disturbance());
     if outcome.output.contains('\x1b') {
         return Err("the program wrote terminal escape codes into a pipe".into());
     }
-    let fresh = outcome.transcript();
+    Ok(Run {
+        fresh: outcome.transcript(),
+        files: work_dir.files(),
+        disturbance,
+    })
+}
+
+fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed> {
+    let place = format!("{}:{}", block.file.display(), block.line);
     if let Some(rewrites) = rewrites {
-        fits_the_book(block, &fresh, "the fresh run")?;
+        let fresh = run(block, is_benchmark(block))?;
+        fits_the_book(block, &fresh.fresh, "the fresh run")?;
+        if let Some(why) = fresh.disturbance {
+            return Err(format!(
+                "{place}: not rewritten: {why}; the book's figures come from a quiet machine"
+            )
+            .into());
+        }
         let mut rewrites = rewrites.lock().unwrap();
-        rewrites.transcripts.push((block.clone(), fresh));
-        rewrites.files.extend(work_dir.files());
+        rewrites.transcripts.push((block.clone(), fresh.fresh));
+        rewrites.files.extend(fresh.files);
         return Ok(());
     }
-    normalise::compare(&block.expected, &fresh).map_err(|diff| {
+    let whole = format!("{}\n{}", block.command_line, block.expected);
+    fits_the_book(block, &whole, "the transcript")?;
+    let differs = |diff: String, how: &str| -> Failed {
         format!(
-            "{}:{}: the transcript differs from a fresh run of `{}`\n{diff}\n\
+            "{place}: the transcript differs from {how} `{}`\n{diff}\n\
              If the change is intended: TRANSCRIPTS=overwrite cargo test --test transcripts",
-            block.file.display(),
-            block.line,
             block.command_line
         )
         .into()
-    })
+    };
+    let first = run(block, is_benchmark(block))?;
+    let Err(diff) = normalise::compare(&block.expected, &first.fresh) else {
+        return Ok(());
+    };
+    // Where only the time of some step of work differs, the blocks running beside this one
+    // may have slowed it: it runs once more, alone. Alone on a quiet machine, every step is
+    // timed as strictly as before; where other programs still disturb it, only the sleeps.
+    let only_work_was_slower =
+        normalise::compare_with(&block.expected, &first.fresh, Clocks::WorkMayStretch).is_ok();
+    if is_benchmark(block) || !only_work_was_slower {
+        return Err(differs(diff, "a fresh run of"));
+    }
+    let again = run(block, true)?;
+    let clocks = match again.disturbance {
+        Some(_) => Clocks::WorkMayStretch,
+        None => Clocks::Strict,
+    };
+    normalise::compare_with(&block.expected, &again.fresh, clocks)
+        .map_err(|diff| differs(diff, "a second run, alone, of"))
 }
 
 fn write_back(rewrites: &Rewrites) -> Result<(), String> {

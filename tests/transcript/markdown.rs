@@ -37,11 +37,60 @@ pub enum Command {
         target: Option<String>,
     },
     /// `$ python3 python/NAME.py ARGS`: one of the book's Python programs, run with the
-    /// `python3` on the PATH and compared.
-    Python { script: String, args: Vec<String> },
+    /// `python3` on the PATH and compared; its words hold on every CPython. `$ python3.12
+    /// python/NAME.py ARGS` names the one CPython whose words it shows, found on the PATH
+    /// or through pyenv.
+    Python {
+        interpreter: Interpreter,
+        script: String,
+        args: Vec<String>,
+    },
     /// `# not run: REASON`: shown to the reader as it is, with the reason.
     NotRun { reason: String },
 }
+
+/// The CPython a Python block runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Interpreter {
+    /// `python3`: whichever the reader has (3.9 or later).
+    Any,
+    /// `python3.MINOR`: that version, whose words differ from other versions'.
+    Minor(u32),
+}
+
+impl Interpreter {
+    /// The command's first word: `python3`, `python3.12`.
+    pub fn command(self) -> String {
+        match self {
+            Interpreter::Any => "python3".to_owned(),
+            Interpreter::Minor(minor) => format!("python3.{minor}"),
+        }
+    }
+}
+
+/// What a block's run needs of the machine besides the book's own build, named in an
+/// HTML comment on the line before its fence (`<!-- needs: python3, huge pages -->`),
+/// which a reader of the rendered book does not see. Where it is missing, the block is
+/// listed as ignored with what to install or set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A `python3` on the PATH: the benchmark times CPython's pools with it.
+    Python3,
+    /// Transparent huge pages the program can ask for (`madvise` or `always`).
+    HugePages,
+}
+
+impl Need {
+    fn parse(word: &str) -> Option<Need> {
+        match word {
+            "python3" => Some(Need::Python3),
+            "huge pages" => Some(Need::HugePages),
+            _ => None,
+        }
+    }
+}
+
+pub const NEEDS_MARKER: &str = "<!-- needs: ";
 
 /// One ```console block of a chapter.
 #[derive(Debug, Clone)]
@@ -55,6 +104,8 @@ pub struct Block {
     /// Variables set on the command line before the command (`$ RUST_BACKTRACE=0 cargo
     /// run …`), added to the environment the run inherits.
     pub env: Vec<(String, String)>,
+    /// What the run needs of the machine (`<!-- needs: … -->` before the fence).
+    pub needs: Vec<Need>,
     /// Everything after the command line: what the run printed.
     pub expected: String,
     /// Index of the first and one past the last line of `expected` in the file.
@@ -81,7 +132,9 @@ pub const RELEASE_RUN_PREFIX: &str = "$ cargo run --release -q --example ";
 pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 pub const WINDOWS_RUN_PREFIX: &str =
     "$ cargo run -q --target x86_64-pc-windows-gnu --example ";
-pub const PYTHON_PREFIX: &str = "$ python3 python/";
+/// What a Python block's command line starts with: `$ python3`, then `.MINOR` or not, then
+/// ` python/NAME.py`.
+pub const PYTHON_PREFIX: &str = "$ python3";
 pub const NOT_RUN_MARKER: &str = "# not run: ";
 
 /// Every ```console block in `file`, found as mdBook finds it: with mdBook's Markdown
@@ -140,6 +193,7 @@ pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
             .collect();
         let mut block = parse_block(file, opening + 1, &body, opening + 1)?;
         block.indent = indent.to_owned();
+        block.needs = needs_before(&lines[..opening], indent, &file.display().to_string())?;
         blocks.push(block);
     }
     Ok(blocks)
@@ -164,10 +218,11 @@ fn parse_block(
         Command::NotRun {
             reason: reason.trim().to_owned(),
         }
-    } else if let Some(rest) = command_line.strip_prefix(PYTHON_PREFIX) {
+    } else if let Some((interpreter, rest)) = python_command(command_line) {
         let mut words = rest.split_whitespace().map(str::to_owned);
-        let script = format!("python/{}", words.next().unwrap_or_default());
+        let script = words.next().unwrap_or_default();
         Command::Python {
+            interpreter,
             script,
             args: plain_words(&place, words.collect())?,
         }
@@ -200,7 +255,7 @@ fn parse_block(
     } else {
         return Err(format!(
             "{place}: a console block starts with `{RUN_PREFIX}NAME -- ARGS` or \
-             `{PYTHON_PREFIX}NAME.py ARGS` (run and checked), or `{NOT_RUN_MARKER}REASON` \
+             `$ python3[.MINOR] python/NAME.py ARGS` (run and checked), or `{NOT_RUN_MARKER}REASON` \
              (shown unchecked); found `{command_line}`"
         ));
     };
@@ -218,10 +273,46 @@ fn parse_block(
         command_line: written.to_owned(),
         command,
         env,
+        needs: Vec::new(),
         expected,
         body: (first + 1.min(body.len()), first + body.len()),
         indent: String::new(),
     })
+}
+
+/// `$ python3 python/…` or `$ python3.12 python/…`: the interpreter, and the rest from
+/// `python/`.
+fn python_command(command_line: &str) -> Option<(Interpreter, &str)> {
+    let rest = command_line.strip_prefix(PYTHON_PREFIX)?;
+    let (name, rest) = rest.split_once(' ')?;
+    let interpreter = match name {
+        "" => Interpreter::Any,
+        minor => Interpreter::Minor(minor.strip_prefix('.')?.parse().ok()?),
+    };
+    rest.starts_with("python/").then_some((interpreter, rest))
+}
+
+/// The needs named on the line before a fence (`<!-- needs: python3, huge pages -->`).
+fn needs_before(lines: &[&str], indent: &str, file: &str) -> Result<Vec<Need>, String> {
+    let Some(comment) = lines
+        .last()
+        .map(|line| line.strip_prefix(indent).unwrap_or(line).trim())
+        .and_then(|line| line.strip_prefix(NEEDS_MARKER))
+    else {
+        return Ok(Vec::new());
+    };
+    let place = format!("{file}:{}", lines.len());
+    let Some(list) = comment.strip_suffix("-->") else {
+        return Err(format!("{place}: `{NEEDS_MARKER}…` ends with `-->` on its line"));
+    };
+    list.split(',')
+        .map(str::trim)
+        .map(|word| {
+            Need::parse(word).ok_or_else(|| {
+                format!("{place}: unknown need `{word}` (known: python3, huge pages)")
+            })
+        })
+        .collect()
 }
 
 /// The `NAME=value` words in front of a command, and the rest of the line.

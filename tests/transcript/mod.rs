@@ -1,5 +1,7 @@
 //! The transcript checker: find the console blocks of the book, run their commands,
 //! compare.
 
+pub mod load;
+pub mod machine;
 pub mod markdown;
 pub mod normalise;
