@@ -85,17 +85,56 @@ fn past_half_its_budget_the_benchmark_does_fewer_runs_and_says_so() {
     assert!(outcome.status.success(), "{}", outcome.output);
     let lines: Vec<&str> = outcome.output.lines().collect();
     assert!(
-        lines[1].ends_with(
-            "the machine was slow: past half of the 1 s budget, fewer runs each"
-        ),
+        lines[1]
+            == "the machine was slow: past half of the 1 s budget, fewer runs each",
         "{}",
         outcome.output
     );
-    for row in ["   0 MiB", "  64 MiB", "  fsrv pool cheaper (target): "] {
+    for row in [
+        "0 MiB ",
+        "64 MiB ",
+        "fork pool at 64 MiB ",
+        "exit+wait / fork()",
+    ] {
         assert!(
-            lines.iter().any(|line| line.contains(row)),
+            lines.iter().any(|line| line.trim_start().starts_with(row)),
             "no `{row}` in:\n{}",
             outcome.output
         );
     }
+}
+
+/// The project's targets are a report of their own: asked for, they follow the words the
+/// book compares, each `met` or `missed`; not asked for, none is printed.
+#[test]
+fn the_targets_are_printed_only_when_asked_for() {
+    let program = common::example_path("start_cost", true).unwrap();
+    let quick = ["--max-mib", "32", "--runs", "1", "--min-ms", "0"].map(String::from);
+    let no_python = [("PATH", "/nonexistent")];
+    let with_targets: Vec<String> =
+        quick.iter().cloned().chain(["--targets".into()]).collect();
+    let limit = Duration::from_secs(120);
+    let plain = common::run_with_env(&program, &quick, &no_python, limit).unwrap();
+    let targets =
+        common::run_with_env(&program, &with_targets, &no_python, limit).unwrap();
+    assert!(
+        plain.status.success() && targets.status.success(),
+        "{}",
+        targets.output
+    );
+    assert!(!plain.output.contains("target"), "{}", plain.output);
+    let report: Vec<&str> = targets
+        .output
+        .lines()
+        .skip_while(|line| *line != "the project's targets, on this machine:")
+        .skip(1)
+        .collect();
+    assert!(report.len() >= 4, "{}", targets.output);
+    assert!(
+        report
+            .iter()
+            .all(|line| line.ends_with(": met") || line.ends_with(": missed")),
+        "{}",
+        targets.output
+    );
 }

@@ -28,6 +28,9 @@ use transcript::{load, machine, normalise};
 
 /// The longest a chapter's program may run before it counts as hung.
 const TIME_LIMIT: Duration = Duration::from_secs(60);
+/// The longest a benchmark may run: its budget (90 s, of which it uses about a tenth on an idle
+/// 2-core machine), and some more.
+const BENCHMARK_TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// What overwrite mode writes back: each block's fresh output, and the files its run wrote
 /// into its working directory (the benchmark's chart), with their paths in the repository.
@@ -67,7 +70,8 @@ fn main() -> ExitCode {
             let rewrites = Arc::clone(&rewrites);
             let name = block.name();
             if let Some(reason) = machine.why_not_run(&block) {
-                let trial = Trial::test(format!("{name} (not run: {reason})"), || Ok(()));
+                let trial =
+                    Trial::test(format!("{name} (not run: {reason})"), || Ok(()));
                 return trial.with_ignored_flag(true);
             }
             let selected = !arguments.list
@@ -76,9 +80,10 @@ fn main() -> ExitCode {
                 return match check_benchmark(&block) {
                     Benchmark::Checked(result) => Trial::test(name, move || result),
                     Benchmark::Disturbed(reason) => {
-                        let trial = Trial::test(format!("{name} (not compared: {reason})"), || {
-                            Ok(())
-                        });
+                        let trial = Trial::test(
+                            format!("{name} (not compared: {reason})"),
+                            || Ok(()),
+                        );
                         trial.with_ignored_flag(true)
                     }
                 };
@@ -164,7 +169,10 @@ fn check_benchmark(block: &Block) -> Benchmark {
             Ok(fresh) => fresh,
             Err(failure) => return Benchmark::Checked(Err(failure)),
         };
-        match (normalise::compare(&block.expected, &fresh.fresh), fresh.disturbance) {
+        match (
+            normalise::compare(&block.expected, &fresh.fresh),
+            fresh.disturbance,
+        ) {
             (Ok(()), _) => return Benchmark::Checked(Ok(())),
             (Err(diff), None) => {
                 let failure = format!(
@@ -229,7 +237,8 @@ fn command_of(block: &Block) -> Result<(PathBuf, Vec<String>), Failed> {
         } => {
             let program = common::example_path_for_target(name, target)?;
             // What cargo's `runner` (.cargo/config.toml) does for `cargo run --target`.
-            let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join(common::WINE_RUNNER);
+            let runner =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(common::WINE_RUNNER);
             let args = [program.to_string_lossy().into_owned()]
                 .into_iter()
                 .chain(args.iter().cloned())
@@ -276,7 +285,8 @@ fn run(block: &Block, alone: bool) -> Result<Run, Failed> {
     // The lock is taken before building: a build of the other programs is work too.
     let _wine = under_wine.then(|| WINE.lock().unwrap_or_else(PoisonError::into_inner));
     let _alone = alone.then(|| MACHINE.write().unwrap_or_else(PoisonError::into_inner));
-    let _shared = (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
+    let _shared =
+        (!alone).then(|| MACHINE.read().unwrap_or_else(PoisonError::into_inner));
     let (program, args) = command_of(block)?;
     let work_dir = common::WorkDir::new()?;
     let env: Vec<(&str, &str)> = block
@@ -285,7 +295,12 @@ fn run(block: &Block, alone: bool) -> Result<Run, Failed> {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let meter = alone.then(load::start);
-    let outcome = common::run_in(&work_dir, &program, &args, &env, TIME_LIMIT)?;
+    let limit = if is_benchmark(block) {
+        BENCHMARK_TIME_LIMIT
+    } else {
+        TIME_LIMIT
+    };
+    let outcome = common::run_in(&work_dir, &program, &args, &env, limit)?;
     let disturbance = meter.and_then(|meter| meter.stop().disturbance());
     if outcome.output.contains('\x1b') {
         return Err("the program wrote terminal escape codes into a pipe".into());
@@ -331,7 +346,8 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
     // may have slowed it: it runs once more, alone. Alone on a quiet machine, every step is
     // timed as strictly as before; where other programs still disturb it, only the sleeps.
     let only_work_was_slower =
-        normalise::compare_with(&block.expected, &first.fresh, Clocks::WorkMayStretch).is_ok();
+        normalise::compare_with(&block.expected, &first.fresh, Clocks::WorkMayStretch)
+            .is_ok();
     if is_benchmark(block) || !only_work_was_slower {
         return Err(differs(diff, "a fresh run of"));
     }

@@ -30,7 +30,9 @@ fn version_of(program: &Path) -> Option<(u32, u32)> {
 pub fn find_python(interpreter: Interpreter) -> Result<PathBuf, String> {
     let pyenv_root = std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")));
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv"))
+        });
     find_python_in(interpreter, pyenv_root.as_deref())
 }
 
@@ -46,7 +48,9 @@ pub fn find_python_in(
             Some((major, minor)) => Err(format!(
                 "python3 is CPython {major}.{minor}; the book's scripts need 3.9 or later"
             )),
-            None => Err("no python3 on the PATH: install CPython 3.9 or later".to_owned()),
+            None => {
+                Err("no python3 on the PATH: install CPython 3.9 or later".to_owned())
+            }
         },
         Interpreter::Minor(minor) => {
             let wanted = Some((3, minor));
@@ -80,7 +84,7 @@ fn pyenv_versions(root: Option<&Path>, minor: u32) -> Vec<PathBuf> {
             Some((patch, entry.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(patch, _)| std::cmp::Reverse(*patch));
     found.into_iter().map(|(_, path)| path).collect()
 }
 
@@ -91,9 +95,9 @@ pub fn missing(need: Need) -> Option<String> {
         Need::HugePages => {
             let path = "/sys/kernel/mm/transparent_hugepage/enabled";
             let setting = std::fs::read_to_string(path).unwrap_or_default();
-            (!setting.contains("[always]") && !setting.contains("[madvise]")).then(|| {
-                format!("transparent huge pages are off: echo madvise > {path}")
-            })
+            (!setting.contains("[always]") && !setting.contains("[madvise]")).then(
+                || format!("transparent huge pages are off: echo madvise > {path}"),
+            )
         }
     }
 }
