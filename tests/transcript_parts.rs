@@ -188,7 +188,8 @@ mod reading_the_book {
 
     #[test]
     fn reads_a_python_run_that_names_its_version() {
-        let blocks = blocks_of("```console\n$ python3.12 python/demo.py\nout\n```\n").unwrap();
+        let blocks =
+            blocks_of("```console\n$ python3.12 python/demo.py\nout\n```\n").unwrap();
         assert!(matches!(
             blocks[0].command,
             Command::Python {
@@ -196,7 +197,9 @@ mod reading_the_book {
                 ..
             }
         ));
-        assert!(blocks_of("```console\n$ python3.x python/demo.py\nout\n```\n").is_err());
+        assert!(
+            blocks_of("```console\n$ python3.x python/demo.py\nout\n```\n").is_err()
+        );
         assert!(blocks_of("```console\n$ python3 demo.py\nout\n```\n").is_err());
     }
 
@@ -209,7 +212,9 @@ mod reading_the_book {
         .unwrap();
         assert_eq!(blocks[0].needs, [Need::Python3, Need::HugePages]);
         assert!(blocks[1].needs.is_empty());
-        let unknown = blocks_of("<!-- needs: a GPU -->\n```console\n$ cargo run -q --example demo\nout\n```\n");
+        let unknown = blocks_of(
+            "<!-- needs: a GPU -->\n```console\n$ cargo run -q --example demo\nout\n```\n",
+        );
         assert!(unknown.unwrap_err().contains("unknown need `a GPU`"));
     }
 
@@ -231,14 +236,17 @@ mod finding_what_a_block_needs {
 
     /// A pyenv root whose versions hold a `python3.MINOR` that says it is that version.
     fn fake_pyenv(versions: &[&str]) -> std::path::PathBuf {
-        let root = std::env::temp_dir().join(format!("forkspawn-pyenv-{}", std::process::id()));
+        let root = std::env::temp_dir()
+            .join(format!("forkspawn-pyenv-{}", std::process::id()));
         for version in versions {
             let minor = version.split('.').nth(1).unwrap();
             let bin = root.join("versions").join(version).join("bin");
             std::fs::create_dir_all(&bin).unwrap();
             let program = bin.join(format!("python3.{minor}"));
-            std::fs::write(&program, format!("#!/bin/sh\necho Python {version}\n")).unwrap();
-            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::write(&program, format!("#!/bin/sh\necho Python {version}\n"))
+                .unwrap();
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))
+                .unwrap();
         }
         root
     }
@@ -247,10 +255,18 @@ mod finding_what_a_block_needs {
     fn a_named_version_is_found_in_pyenv_newest_patch_first() {
         let root = fake_pyenv(&["3.97.1", "3.97.10", "3.96.0"]);
         let found = find_python_in(Interpreter::Minor(97), Some(&root)).unwrap();
-        assert!(found.ends_with("versions/3.97.10/bin/python3.97"), "{}", found.display());
+        assert!(
+            found.ends_with("versions/3.97.10/bin/python3.97"),
+            "{}",
+            found.display()
+        );
         let missing = find_python_in(Interpreter::Minor(95), Some(&root)).unwrap_err();
-        assert_eq!(missing, "no python3.95 here: install CPython 3.95 (e.g. pyenv install 3.95)");
-        let none = find_python_in(Interpreter::Minor(97), Some(Path::new("/nonexistent")));
+        assert_eq!(
+            missing,
+            "no python3.95 here: install CPython 3.95 (e.g. pyenv install 3.95)"
+        );
+        let none =
+            find_python_in(Interpreter::Minor(97), Some(Path::new("/nonexistent")));
         assert!(none.is_err());
     }
 }
@@ -260,13 +276,37 @@ mod metering_load {
 
     #[test]
     fn a_run_alone_is_quiet_and_one_that_waited_for_a_cpu_is_disturbed() {
-        let alone = Load { waited: Some(0.06), stolen: 0.0, others: 0.3 };
+        let alone = Load {
+            waited: Some(0.06),
+            stolen: 0.0,
+            others: 0.3,
+        };
         assert_eq!(alone.disturbance(), None);
-        let loaded = Load { waited: Some(0.32), stolen: 0.0, others: 0.0 };
-        assert_eq!(loaded.disturbance().unwrap(), "tasks waited for a CPU 32% of the run");
-        let no_pressure_counter = Load { waited: None, stolen: 0.0, others: 0.2 };
-        assert!(no_pressure_counter.disturbance().unwrap().contains("other programs used 20%"));
-        let stolen = Load { waited: Some(0.0), stolen: 0.08, others: 0.0 };
+        let loaded = Load {
+            waited: Some(0.32),
+            stolen: 0.0,
+            others: 0.0,
+        };
+        assert_eq!(
+            loaded.disturbance().unwrap(),
+            "tasks waited for a CPU 32% of the run"
+        );
+        let no_pressure_counter = Load {
+            waited: None,
+            stolen: 0.0,
+            others: 0.2,
+        };
+        assert!(
+            no_pressure_counter
+                .disturbance()
+                .unwrap()
+                .contains("other programs used 20%")
+        );
+        let stolen = Load {
+            waited: Some(0.0),
+            stolen: 0.08,
+            others: 0.0,
+        };
         assert!(stolen.disturbance().unwrap().contains("hypervisor took 8%"));
     }
 
@@ -297,7 +337,10 @@ mod comparing_transcripts {
         assert!(compare_with(book, long_sleep, Clocks::WorkMayStretch).is_err());
         let faster = "   ForkProcess-1 [ 0.00s] writes\n   ForkProcess-1 [ 0.00s] wrote\n\
                          ForkProcess-1 [ 0.01s] slept\n";
-        assert!(compare_with(book, faster, Clocks::WorkMayStretch).is_err(), "a lost sleep");
+        assert!(
+            compare_with(book, faster, Clocks::WorkMayStretch).is_err(),
+            "a lost sleep"
+        );
     }
 
     #[test]
@@ -307,7 +350,9 @@ mod comparing_transcripts {
         assert_eq!(compare(book, newer), Ok(()));
         let flipped = "CPython 3.12.1\n  a child that reads every object: copied 31 MiB, some of it\n";
         assert!(compare(book, flipped).unwrap_err().contains("some of it"));
-        assert!(compare("CPython 3.11.7 on linux\n", "PyPy 3.11.7 on linux\n").is_err());
+        assert!(
+            compare("CPython 3.11.7 on linux\n", "PyPy 3.11.7 on linux\n").is_err()
+        );
     }
 
     #[test]

@@ -99,8 +99,10 @@ fn main() -> ExitCode {
     conclusion.exit_code()
 }
 
+/// A benchmark times things: a release build, or a block that needs a quiet machine.
 fn is_benchmark(block: &Block) -> bool {
     matches!(block.command, Command::Example { release: true, .. })
+        || block.needs.contains(&markdown::Need::QuietMachine)
 }
 
 /// What the machine has for the blocks that need more than the book's own build, looked

@@ -81,7 +81,9 @@ fn waited_us() -> Option<u64> {
 fn children_cpu_us() -> u64 {
     use nix::sys::resource::{UsageWho, getrusage};
     getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |usage| {
-        let time = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+        let time = |t: nix::sys::time::TimeVal| {
+            t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64
+        };
         time(usage.user_time()) + time(usage.system_time())
     })
 }
@@ -101,14 +103,17 @@ impl Meter {
     pub fn stop(self) -> Load {
         let elapsed_us = self.started.elapsed().as_micros().max(1) as f64;
         let waited = match (self.waited_us, waited_us()) {
-            (Some(before), Some(after)) => Some(after.saturating_sub(before) as f64 / elapsed_us),
+            (Some(before), Some(after)) => {
+                Some(after.saturating_sub(before) as f64 / elapsed_us)
+            }
             _ => None,
         };
         let (stolen, others) = match (self.cpu, cpu_times()) {
             (Some(before), Some(after)) => {
                 let total = after.total.saturating_sub(before.total).max(1) as f64;
                 let ticks_per_us = total / (elapsed_us * cpus());
-                let own = children_cpu_us().saturating_sub(self.own_cpu_us) as f64 * ticks_per_us;
+                let own = children_cpu_us().saturating_sub(self.own_cpu_us) as f64
+                    * ticks_per_us;
                 let busy = after.busy.saturating_sub(before.busy) as f64;
                 (
                     after.steal.saturating_sub(before.steal) as f64 / total,
@@ -117,7 +122,11 @@ impl Meter {
             }
             _ => (0.0, 0.0),
         };
-        Load { waited, stolen, others }
+        Load {
+            waited,
+            stolen,
+            others,
+        }
     }
 }
 
@@ -131,7 +140,10 @@ impl Load {
         let percent = |share: f64| (share * 100.0).round();
         match self.waited {
             Some(waited) if waited > MOST_WAITED => {
-                return Some(format!("tasks waited for a CPU {}% of the run", percent(waited)));
+                return Some(format!(
+                    "tasks waited for a CPU {}% of the run",
+                    percent(waited)
+                ));
             }
             None if self.others > MOST_STOLEN => {
                 return Some(format!(
@@ -142,7 +154,10 @@ impl Load {
             _ => {}
         }
         (self.stolen > MOST_STOLEN).then(|| {
-            format!("the hypervisor took {}% of the CPUs during the run", percent(self.stolen))
+            format!(
+                "the hypervisor took {}% of the CPUs during the run",
+                percent(self.stolen)
+            )
         })
     }
 }

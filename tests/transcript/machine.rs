@@ -91,6 +91,7 @@ fn pyenv_versions(root: Option<&Path>, minor: u32) -> Vec<PathBuf> {
 /// What is missing for `need`, as a reader would fix it.
 pub fn missing(need: Need) -> Option<String> {
     match need {
+        Need::QuietMachine => None,
         Need::Python3 => find_python(Interpreter::Any).err(),
         Need::HugePages => {
             let path = "/sys/kernel/mm/transparent_hugepage/enabled";

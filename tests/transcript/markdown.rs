@@ -78,6 +78,9 @@ pub enum Need {
     Python3,
     /// Transparent huge pages the program can ask for (`madvise` or `always`).
     HugePages,
+    /// The machine to itself: the program times things, so it runs alone and metered, as
+    /// a benchmark (a release build) always does.
+    QuietMachine,
 }
 
 impl Need {
@@ -85,6 +88,7 @@ impl Need {
         match word {
             "python3" => Some(Need::Python3),
             "huge pages" => Some(Need::HugePages),
+            "a quiet machine" => Some(Need::QuietMachine),
             _ => None,
         }
     }
@@ -193,7 +197,8 @@ pub fn console_blocks(file: &Path) -> Result<Vec<Block>, String> {
             .collect();
         let mut block = parse_block(file, opening + 1, &body, opening + 1)?;
         block.indent = indent.to_owned();
-        block.needs = needs_before(&lines[..opening], indent, &file.display().to_string())?;
+        block.needs =
+            needs_before(&lines[..opening], indent, &file.display().to_string())?;
         blocks.push(block);
     }
     Ok(blocks)
@@ -303,13 +308,15 @@ fn needs_before(lines: &[&str], indent: &str, file: &str) -> Result<Vec<Need>, S
     };
     let place = format!("{file}:{}", lines.len());
     let Some(list) = comment.strip_suffix("-->") else {
-        return Err(format!("{place}: `{NEEDS_MARKER}…` ends with `-->` on its line"));
+        return Err(format!(
+            "{place}: `{NEEDS_MARKER}…` ends with `-->` on its line"
+        ));
     };
     list.split(',')
         .map(str::trim)
         .map(|word| {
             Need::parse(word).ok_or_else(|| {
-                format!("{place}: unknown need `{word}` (known: python3, huge pages)")
+                format!("{place}: unknown need `{word}` (known: python3, huge pages, a quiet machine)")
             })
         })
         .collect()

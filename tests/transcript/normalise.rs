@@ -140,7 +140,8 @@ impl Line {
                 .is_some_and(|before| *b - before >= SLEEP_STEP);
             let sleep_drift = clock.sleep_drift + if sleep { drift } else { 0.0 };
             clock.book_before = Some(*b);
-            let stretched_work = clocks == Clocks::WorkMayStretch && !sleep && drift > 0.0;
+            let stretched_work =
+                clocks == Clocks::WorkMayStretch && !sleep && drift > 0.0;
             if (drift.abs() <= SECONDS_TOLERANCE || stretched_work)
                 && sleep_drift.abs() <= SECONDS_TOLERANCE
             {
@@ -289,7 +290,11 @@ pub fn compare(expected: &str, actual: &str) -> Result<(), String> {
 }
 
 /// [`compare`], with steps of work timed as `clocks` says.
-pub fn compare_with(expected: &str, actual: &str, clocks: Clocks) -> Result<(), String> {
+pub fn compare_with(
+    expected: &str,
+    actual: &str,
+    clocks: Clocks,
+) -> Result<(), String> {
     let expected = normalise(expected);
     let mut actual = normalise(actual);
     for (process, lines) in &mut actual.processes {
