@@ -5,7 +5,7 @@
 //! and no integer beyond 64 bits: `map(sqrt, [4.0, -1.0])` failed on its NaN. CBOR carries
 //! those, bytes and enums, in a few bytes, and any CBOR tool reads it.
 //!
-//! Why not a CBOR crate: CBOR, like JSON, has one null, and the crate writes `Some(x)` as
+//! Why not a CBOR crate: serde writes `None` and `()` as CBOR's null, and the crate writes `Some(x)` as
 //! `x`; so `Some(None)` and `Some(())` were written as null and came back as `None`, a
 //! wrong answer with no error (seen in a run). The formats that keep the difference cannot
 //! serve: bincode and postcard read nothing without its type (no untagged enums), and RON,
