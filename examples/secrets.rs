@@ -13,16 +13,37 @@ extern crate clap;
 extern crate forkspawn;
 extern crate nix;
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use clap::Parser;
 use forkspawn::instruments::inspect;
+use forkspawn::instruments::memory_scan::writable_memory_holds;
 use forkspawn::{Pool, StartMethod, say, task};
 
 /// A secret the parent holds in memory only: neither in its environment nor its
-/// arguments. Set after `init()`, so in the parent alone.
+/// arguments. Made at run time, after `init()`, so that it is in the parent's memory alone,
+/// not in the program's image that every worker maps.
 static SECRET: Mutex<Option<String>> = Mutex::new(None);
+
+/// What the task receives instead of the secret: its bytes turned, so that the worker can
+/// look for them without being handed them.
+const MASK: u8 = 0x5A;
+
+fn masked(bytes: &[u8]) -> Vec<u8> {
+    bytes.iter().map(|b| b ^ MASK).collect()
+}
+
+/// Whether this process's writable memory holds the secret, given it masked.
+fn holds_secret(masked_secret: &[u8]) -> String {
+    match writable_memory_holds(&masked(masked_secret)) {
+        Ok(true) => "holds it".to_owned(),
+        Ok(false) => "does not hold it".to_owned(),
+        Err(error) => format!("cannot be read ({error})"),
+    }
+}
 
 /// A token the parent puts in its environment, as many programs receive credentials.
 const TOKEN_VARIABLE: &str = "FORK_OR_SPAWN_TOKEN";
@@ -52,21 +73,16 @@ fn layout() -> [String; 2] {
 // ANCHOR_END: layout
 
 // ANCHOR: look
-/// The worker's task: what can this process see?
-fn look_around(_: ()) {
+/// The worker's task: what can this process see? It is given the secret masked, and
+/// searches its own writable memory for the secret's bytes.
+fn look_around(masked_secret: Vec<u8>) {
     for part in layout() {
         say!("layout: {part}");
     }
-    match SECRET
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_deref()
-    {
-        Some(secret) => {
-            say!("the parent's secret is in this process's memory: {secret:?}")
-        }
-        None => say!("the parent's secret is not in this process's memory"),
-    }
+    say!(
+        "this process's memory {} (the parent's secret)",
+        holds_secret(&masked_secret)
+    );
     match std::env::var(TOKEN_VARIABLE) {
         Ok(token) => say!("{TOKEN_VARIABLE} is in the environment: {token:?}"),
         Err(_) => say!("{TOKEN_VARIABLE} is not in the environment"),
@@ -92,8 +108,17 @@ fn main() -> ExitCode {
     let args: Args = forkspawn::instruments::cli::parse_args();
     // SAFETY: no other thread exists yet to read the environment meanwhile.
     unsafe { std::env::set_var(TOKEN_VARIABLE, "tok-4f9a") };
-    *SECRET.lock().unwrap_or_else(PoisonError::into_inner) = Some("hunter2".to_owned());
+    let secret = format!(
+        "hunter2-{:x}",
+        RandomState::new().hash_one(std::process::id())
+    );
+    let masked_secret = masked(secret.as_bytes());
+    *SECRET.lock().unwrap_or_else(PoisonError::into_inner) = Some(secret);
     say!("the parent's secrets: one in memory, one in {TOKEN_VARIABLE}");
+    say!(
+        "this process's memory {} (the control)",
+        holds_secret(&masked_secret)
+    );
     for part in layout() {
         say!("layout: {part}");
     }
@@ -103,7 +128,7 @@ fn main() -> ExitCode {
         pool = pool.env_remove(TOKEN_VARIABLE);
     }
     let result = pool.start().and_then(|mut pool| {
-        pool.map(task!(look_around), [()])?;
+        pool.map(task!(look_around), [masked_secret])?;
         pool.shutdown()
     });
     forkspawn::instruments::cli::exit_code(result)

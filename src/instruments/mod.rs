@@ -9,4 +9,6 @@ pub mod floors;
 #[cfg(target_os = "linux")]
 pub mod inspect;
 #[cfg(target_os = "linux")]
+pub mod memory_scan;
+#[cfg(target_os = "linux")]
 mod room;
