@@ -74,7 +74,10 @@ fn main() -> ExitCode {
                     Trial::test(format!("{name} (not run: {reason})"), || Ok(()));
                 return trial.with_ignored_flag(true);
             }
+            // `--ignored` runs only ignored tests, and `--list` none: a benchmark is run
+            // beforehand only where the run would include it.
             let selected = !arguments.list
+                && !arguments.ignored
                 && !arguments.is_filtered_out(&Trial::test(name.clone(), || Ok(())));
             if is_benchmark(&block) && !overwrite && selected {
                 return match check_benchmark(&block) {

@@ -47,7 +47,29 @@ const CPYTHON: [(&str, &str); 3] = [
     ("python-forkserver", "CPy fsrv"),
 ];
 
+/// The pools (and the floor) whose cost does not depend on the parent's size.
+const FLAT_POOLS: [(&str, &str); 4] = [
+    ("spawn", "spawn pool"),
+    ("forkserver", "fsrv pool"),
+    ("forkserver-own", "fsrv own"),
+    ("raw-posix-spawn", "raw spawn"),
+];
+
 impl Figures<'_> {
+    /// Each method's cost at the largest size over its cost at the smallest, with its title.
+    fn largest_against_smallest(
+        &self,
+        methods: &[(&str, &'static str)],
+    ) -> Vec<(&'static str, f64)> {
+        let (zero, top) = (self.smallest(), self.largest());
+        methods
+            .iter()
+            .filter_map(|&(method, title)| {
+                Some((title, ratio(self.at(method, top)?, self.at(method, zero)?)))
+            })
+            .collect()
+    }
+
     fn find(
         rows: &[Row],
         method: &str,
@@ -181,23 +203,13 @@ impl Figures<'_> {
             out,
             "spawn and forkserver do not ({top} MiB against {zero} MiB):"
         );
-        for (method, title) in [
-            ("spawn", "spawn pool"),
-            ("forkserver", "fsrv pool"),
-            ("forkserver-own", "fsrv own"),
-            ("raw-posix-spawn", "raw spawn"),
-        ] {
-            if let (Some(low), Some(high)) =
-                (self.at(method, zero), self.at(method, top))
-            {
-                let r = ratio(high, low);
-                let words = if (1.0 / FLAT..=FLAT).contains(&r) {
-                    "flat (within 2×)"
-                } else {
-                    "not flat"
-                };
-                let _ = writeln!(out, "  {title:<10}{r:>7.2}×: {words}");
-            }
+        for (title, r) in self.largest_against_smallest(&FLAT_POOLS) {
+            let words = if (1.0 / FLAT..=FLAT).contains(&r) {
+                "flat (within 2×)"
+            } else {
+                "not flat"
+            };
+            let _ = writeln!(out, "  {title:<10}{r:>7.2}×: {words}");
         }
     }
 
@@ -403,21 +415,12 @@ impl Figures<'_> {
         let mut out = String::from("the project's targets, on this machine:\n");
         let met = |ok: bool| if ok { "met" } else { "missed" };
         let (zero, top) = (self.smallest(), self.largest());
-        for (method, title) in [
-            ("spawn", "spawn pool"),
-            ("forkserver", "fsrv pool"),
-            ("forkserver-own", "fsrv own"),
-        ] {
-            if let (Some(low), Some(high)) =
-                (self.at(method, zero), self.at(method, top))
-            {
-                let r = ratio(high, low);
-                let _ = writeln!(
-                    out,
-                    "  {title:<10} at {top} MiB / at {zero} MiB {r:.2}× (at most 1.2×): {}",
-                    met(r <= 1.2)
-                );
-            }
+        for (title, r) in self.largest_against_smallest(&FLAT_POOLS[..3]) {
+            let _ = writeln!(
+                out,
+                "  {title:<10} at {top} MiB / at {zero} MiB {r:.2}× (at most 1.2×): {}",
+                met(r <= 1.2)
+            );
         }
         let cheaper = self
             .sizes
