@@ -66,10 +66,11 @@ pub struct Ballast {
 
 enum Memory {
     /// From the allocator, in ordinary pages.
+    #[cfg(not(target_os = "linux"))]
     Heap(Vec<u8>),
-    /// Mapped on its own, aligned and advised for transparent huge pages.
+    /// Mapped on its own, aligned, and advised for transparent huge pages or against them.
     #[cfg(target_os = "linux")]
-    Huge(huge::Mapping),
+    Mapped(mapping::Mapping),
 }
 
 impl Ballast {
@@ -77,6 +78,22 @@ impl Ballast {
     /// rather than being killed for want of memory, when the machine has less than that
     /// available (`MemAvailable` in `/proc/meminfo`), or the process's control group
     /// allows less, or the allocator refuses.
+    ///
+    /// On Linux the memory is mapped on its own and advised against transparent huge pages
+    /// (`MADV_NOHUGEPAGE`): on a kernel whose setting is `always`, the allocator's memory
+    /// could come in 2 MiB pages, which a fork copies 512 times faster, and the chapters'
+    /// figures would then depend on that setting.
+    #[cfg(target_os = "linux")]
+    pub fn new(mib: usize) -> std::io::Result<Ballast> {
+        fits(mib)?;
+        let pages = mapping::Pages::Small;
+        Ok(Ballast {
+            memory: Memory::Mapped(mapping::Mapping::new(mib * MIB, pages)?),
+        })
+    }
+
+    /// Allocates `mib` MiB and writes every byte, so that every page is resident.
+    #[cfg(not(target_os = "linux"))]
     pub fn new(mib: usize) -> std::io::Result<Ballast> {
         fits(mib)?;
         let mut memory: Vec<u8> = Vec::new();
@@ -102,24 +119,26 @@ impl Ballast {
     pub fn with_huge_pages(mib: usize) -> std::io::Result<Ballast> {
         fits(mib)?;
         Ok(Ballast {
-            memory: Memory::Huge(huge::Mapping::new(mib * MIB)?),
+            memory: Memory::Mapped(mapping::Mapping::new(mib * MIB, mapping::Pages::Huge)?),
         })
     }
 
     fn bytes(&mut self) -> &mut [u8] {
         match &mut self.memory {
+            #[cfg(not(target_os = "linux"))]
             Memory::Heap(bytes) => bytes,
             #[cfg(target_os = "linux")]
-            Memory::Huge(mapping) => mapping.bytes(),
+            Memory::Mapped(mapping) => mapping.bytes(),
         }
     }
 
     /// The size in bytes.
     pub fn len(&self) -> usize {
         match &self.memory {
+            #[cfg(not(target_os = "linux"))]
             Memory::Heap(bytes) => bytes.len(),
             #[cfg(target_os = "linux")]
-            Memory::Huge(mapping) => mapping.len(),
+            Memory::Mapped(mapping) => mapping.len(),
         }
     }
 
@@ -150,7 +169,7 @@ impl Ballast {
 }
 
 #[cfg(target_os = "linux")]
-mod huge {
+mod mapping {
     use std::io;
     use std::num::NonZeroUsize;
     use std::ptr::NonNull;
@@ -160,6 +179,15 @@ mod huge {
     };
 
     use super::HUGE_PAGE;
+
+    /// Which pages the kernel is asked to back a mapping with.
+    #[derive(Clone, Copy)]
+    pub enum Pages {
+        /// Ordinary 4 KiB pages only, whatever the kernel's transparent huge page setting.
+        Small,
+        /// Transparent huge pages, where the kernel can.
+        Huge,
+    }
 
     /// An anonymous private mapping whose data starts on a huge-page boundary.
     pub struct Mapping {
@@ -173,7 +201,7 @@ mod huge {
     unsafe impl Send for Mapping {}
 
     impl Mapping {
-        pub fn new(len: usize) -> io::Result<Mapping> {
+        pub fn new(len: usize, pages: Pages) -> io::Result<Mapping> {
             let Some(mapped) = NonZeroUsize::new(len + HUGE_PAGE) else {
                 unreachable!("a huge page is never empty");
             };
@@ -193,7 +221,11 @@ mod huge {
             if len > 0 {
                 // SAFETY: the range lies inside the mapping made above.
                 let start = unsafe { base.add(offset) }.cast();
-                unsafe { madvise(start, len, MmapAdvise::MADV_HUGEPAGE) }?;
+                let advice = match pages {
+                    Pages::Small => MmapAdvise::MADV_NOHUGEPAGE,
+                    Pages::Huge => MmapAdvise::MADV_HUGEPAGE,
+                };
+                unsafe { madvise(start, len, advice) }?;
             }
             let mut mapping = mapping;
             mapping.bytes().fill(0xA5);
