@@ -81,6 +81,8 @@ impl Pool {
         if bootstrap::is_uninitialized_spawned_worker() {
             return Err(PoolError::NotInitialized);
         }
+        // Before anything is allocated for the workers, or started.
+        super::limits::check(&settings)?;
         worker::install_panic_hook();
         let workers = settings.workers;
         let initializer = settings.initializer;

@@ -147,7 +147,10 @@ pub enum PoolError {
         stage: Stage,
         reason: String,
     },
-    /// The input at this stage could not be encoded (its `Serialize` failed).
+    /// The pool's settings ask for what it cannot do: `setting` as written, and why.
+    Setting { setting: String, reason: String },
+    /// The input at this stage could not be encoded (its `Serialize` failed, or it is
+    /// larger than a message can carry).
     Encode { stage: Stage, reason: String },
     /// The worker's result could not be decoded into the type the task returns.
     Decode {
@@ -217,6 +220,9 @@ impl fmt::Display for PoolError {
                 stage,
                 source,
             } => write!(f, "lost the channel to worker {worker} {stage}: {source}"),
+            PoolError::Setting { setting, reason } => {
+                write!(f, "refusing the pool's setting {setting}: {reason}")
+            }
             PoolError::TimedOut {
                 worker,
                 stage,
