@@ -11,7 +11,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::fcntl::{FcntlArg, fcntl};
@@ -19,6 +19,7 @@ use nix::libc;
 use nix::unistd::Pid;
 
 use crate::worker::bootstrap::{self, CHANNEL_FD};
+use crate::worker::descriptors;
 
 // ANCHOR: spawn
 /// Executes this program again with `flag_args` before the parent's own arguments, the
@@ -50,12 +51,13 @@ pub(crate) fn spawn_this_program(
         }
     }
     // Moved out of the way first: were the channel descriptor 3 already, `dup2` onto
-    // itself would leave it close-on-exec.
-    let channel = fcntl(channel, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD + 1))?;
-    // SAFETY: just made, owned here.
-    let channel = unsafe {
-        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(channel)
-    };
+    // itself would leave it close-on-exec. Listed as it is made: a fork on another
+    // thread must not copy it.
+    let channel = descriptors::make(|| {
+        let copy = fcntl(channel, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD + 1))?;
+        // SAFETY: just made, owned here.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(copy) })
+    })?;
     let actions = FileActions::new()?;
     actions.dup2(channel.as_fd(), CHANNEL_FD)?;
     actions.close_from(CHANNEL_FD + 1)?;

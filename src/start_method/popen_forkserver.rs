@@ -23,6 +23,7 @@ use crate::start_method::popen_fork::{self, ForkPopen};
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::bootstrap::{self, SERVER_FLAG};
 use crate::worker::channel::PoolSocket;
+use crate::worker::descriptors;
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::fork_server::{self, ServerReply, ServerRequest};
 
@@ -260,17 +261,20 @@ impl Server {
     /// the parent's own arguments, which `main` sees again. Its end of the socket pair is
     /// its descriptor 3, as a spawned worker's channel is.
     fn start(timeout: Duration) -> io::Result<Server> {
-        let (control, server_end) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        // Listed as they are made: a fork on another thread must not copy either end.
+        let (control, server_end) = descriptors::make_pair(|| {
+            Ok(socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?)
+        })?;
         let parent = std::process::id().to_string();
         let pid = spawn_this_program(&[SERVER_FLAG, &parent], &[], server_end.as_fd())?;
         let server = Server {
             process: RefCell::new(ForkPopen::adopt(pid)),
-            control: PoolSocket::from_fd(control),
+            control: PoolSocket::from_listed(control),
             owner: nix::unistd::getpid(),
             lost: Cell::new(false),
             ended: Cell::new(None),

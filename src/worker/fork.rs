@@ -8,11 +8,13 @@
 //! threads" shows what happens otherwise.
 
 use std::ffi::{CString, c_char};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::worker::channel::{Channel, ForkGuard, PoolSocket};
+use crate::worker::channel::{Channel, PoolSocket};
+use crate::worker::descriptors::ForkGuard;
 use crate::worker::error::PoolError;
 use crate::worker::threads::{ThreadedFork, check_threads};
 use crate::worker::{self, bootstrap};
@@ -50,7 +52,7 @@ pub(crate) fn fork_worker(
         Ok(ForkResult::Child) => {
             // close(2): the other workers' sockets, listed under the guard's lock, which
             // this thread took before the fork.
-            sockets.close_inherited_except(&channel);
+            sockets.close_inherited_except(channel.as_fd().as_raw_fd());
             // A pointer store, a second pointer store: no lock, no allocation.
             bootstrap::set_forked_process_name(name);
             if let Some(environment) = &environment {

@@ -4,6 +4,8 @@
 pub(crate) mod bootstrap;
 #[cfg(any(unix, windows))]
 pub(crate) mod channel;
+#[cfg(unix)]
+pub(crate) mod descriptors;
 pub(crate) mod error;
 #[cfg(unix)]
 pub(crate) mod fork;
