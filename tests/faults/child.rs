@@ -35,6 +35,7 @@ pub fn run_if_asked() -> Option<i32> {
     let outcome = match mode.as_str() {
         "deleted-image" => crate::image::with_the_image_deleted(method),
         "partial-line" => crate::errors::print_a_partial_line_then_fork(method),
+        "no-proc" => doubled(method).map(|_| ()),
         _ => Err(format!("no child mode {mode}")),
     };
     match outcome {

@@ -17,6 +17,8 @@ pub struct Case {
     pub name: String,
     pub limit: Duration,
     pub body: Box<dyn FnOnce() -> Result<(), String> + Send>,
+    /// Why this machine cannot run it, if it cannot: the case is listed as ignored.
+    pub cannot_run: Option<String>,
 }
 
 impl Case {
@@ -29,15 +31,32 @@ impl Case {
             name: name.into(),
             limit,
             body: Box::new(body),
+            cannot_run: None,
         }
+    }
+
+    /// Ignored, and why, where `missing` says what this machine lacks.
+    pub fn needing(mut self, missing: Option<String>) -> Case {
+        self.cannot_run = missing;
+        self
     }
 }
 
 /// The case as a test: its body runs on a thread of its own (and so with a fork server
 /// of its own, reaped when the thread ends), bounded by its limit.
 pub fn trial(case: Case) -> Trial {
-    let Case { name, limit, body } = case;
-    Trial::test(name.clone(), move || run_bounded(&name, limit, body))
+    let Case {
+        name,
+        limit,
+        body,
+        cannot_run,
+    } = case;
+    let label = match &cannot_run {
+        Some(why) => format!("{name} (ignored here: {why})"),
+        None => name.clone(),
+    };
+    Trial::test(label, move || run_bounded(&name, limit, body))
+        .with_ignored_flag(cannot_run.is_some())
 }
 
 fn run_bounded(
