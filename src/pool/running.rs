@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 
 use super::PoolBuilder;
 use super::link::{Link, Received};
-use super::readiness;
+use super::readiness::{self, Seen, Watched};
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
-use crate::worker::channel::{self, Bytes, Channel, Reply, Request};
+use crate::worker::channel::{self, Bytes, Reply, Request};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::task::{Initializer, Task};
 use crate::worker::wire;
@@ -278,6 +278,17 @@ impl Pool {
         }
     }
 
+    /// A live worker as the pool waits on it: its channel, and the sign of its exit.
+    fn watched(&self, index: usize) -> Watched<'_> {
+        let worker = &self.workers[index];
+        let link = worker.state.link().expect("only live workers are watched");
+        Watched {
+            channel: &link.channel,
+            #[cfg(unix)]
+            exit: worker.process.exit_sentinel(),
+        }
+    }
+
     // ANCHOR: next_reply
     /// Waits until one of the `busy` workers replies, ends or runs out of time, and
     /// returns its index, what it was doing, and the output of its reply.
@@ -370,8 +381,9 @@ impl Pool {
 
     // ANCHOR: next_readable
     /// The index of one of the `busy` workers with something to read (a message, or
-    /// end-of-file), as soon as there is one. A worker whose time runs out first is
-    /// killed, and the pool fails with `TimedOut`.
+    /// end-of-file), as soon as there is one. A worker that ends with nothing to read
+    /// (whoever still holds its channel) fails the pool with how it ended; one whose time
+    /// runs out first is killed, and the pool fails with `TimedOut`.
     fn next_readable(&mut self, busy: &[usize]) -> Result<usize, PoolError> {
         loop {
             let links: Vec<(usize, &Link, Instant)> = busy
@@ -394,12 +406,21 @@ impl Pool {
                 .map(|&(index, _, deadline)| (index, deadline))
                 .min_by_key(|&(_, deadline)| deadline)
                 .expect("the pool waits only while a worker is busy");
-            let channels: Vec<&Channel> =
-                links.iter().map(|(_, link, _)| &link.channel).collect();
-            match readiness::readable(&channels, deadline) {
-                Ok(readable) => {
-                    if let Some(position) = readable.iter().position(|&r| r) {
+            let watched: Vec<Watched<'_>> = links
+                .iter()
+                .map(|&(index, ..)| self.watched(index))
+                .collect();
+            match readiness::wait(&watched, deadline) {
+                Ok(seen) => {
+                    if let Some(position) =
+                        seen.iter().position(|&s| s == Seen::Readable)
+                    {
                         return Ok(links[position].0);
+                    }
+                    if let Some(position) = seen.iter().position(|&s| s == Seen::Ended)
+                    {
+                        let index = links[position].0;
+                        return Err(self.died(index, self.stage_of(index)));
                     }
                 }
                 // A signal came first: only the deadline ends the wait.
@@ -516,22 +537,19 @@ impl Pool {
             if live.is_empty() {
                 break;
             }
-            let channels: Vec<&Channel> = live
-                .iter()
-                .filter_map(|&i| self.workers[i].state.link())
-                .map(|link| &link.channel)
-                .collect();
-            // Interrupted, or failed: nothing is readable, and the deadline still counts.
-            let readable = readiness::readable(&channels, deadline)
-                .unwrap_or_else(|_| vec![false; channels.len()]);
+            let watched: Vec<Watched<'_>> =
+                live.iter().map(|&index| self.watched(index)).collect();
+            // Interrupted, or failed: nothing is seen, and the deadline still counts.
+            let seen = readiness::wait(&watched, deadline)
+                .unwrap_or_else(|_| vec![Seen::Nothing; watched.len()]);
             let out_of_time = Instant::now() >= deadline;
-            for (&index, readable) in live.iter().zip(readable) {
-                let error = if out_of_time {
-                    self.overdue(index)
-                } else if readable {
-                    self.drain(index, deadline)
-                } else {
-                    continue;
+            for (&index, seen) in live.iter().zip(seen) {
+                let error = match seen {
+                    _ if out_of_time => self.overdue(index),
+                    Seen::Readable => self.drain(index, deadline),
+                    // It has left, though a process of its task may hold its channel.
+                    Seen::Ended => self.reap_leaving(index, deadline),
+                    Seen::Nothing => continue,
                 };
                 first_error = first_error.or(error.err());
             }
@@ -562,6 +580,20 @@ impl Pool {
             // may still run, so it is not waited for but killed.
             return Err(self.timed_out(index, stage));
         }
+        self.reap_leaving(index, deadline)
+    }
+
+    /// Reaps a worker that has left after its channel was closed: an exit with code 0
+    /// is what it was asked for.
+    fn reap_leaving(
+        &mut self,
+        index: usize,
+        deadline: Instant,
+    ) -> Result<(), PoolError> {
+        let stage = self.workers[index]
+            .state
+            .link()
+            .map_or(Stage::ShuttingDown, |link| link.stage(Stage::ShuttingDown));
         let left = deadline.saturating_duration_since(Instant::now());
         match self.died_within(index, stage, left) {
             // Told to leave, it left; with SIGCHLD ignored, how is unknown.

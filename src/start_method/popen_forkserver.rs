@@ -10,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use crate::start_method::popen_fork::{self, ForkPopen};
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::bootstrap::{self, SERVER_FLAG};
 use crate::worker::channel::PoolSocket;
-use crate::worker::descriptors;
+use crate::worker::descriptors::{self, Listed};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::fork_server::{self, ServerReply, ServerRequest};
 
@@ -110,6 +110,9 @@ struct Server {
 /// A worker forked by the fork server.
 pub(crate) struct ForkserverPopen {
     pid: Pid,
+    /// Readable once the worker has ended: it is the server's child, which the server
+    /// reaps only when asked, so its pid stays its own until then.
+    exit: Option<Listed<OwnedFd>>,
     server: Rc<Server>,
     /// The pool's timeout, for every request about this worker.
     timeout: Duration,
@@ -151,6 +154,7 @@ impl ForkserverPopen {
         match reply.map_err(launch_error)? {
             ServerReply::Forked { pid } => Ok(ForkserverPopen {
                 pid: Pid::from_raw(pid),
+                exit: popen_fork::watch_exit(Pid::from_raw(pid)),
                 server,
                 timeout: spec.timeout,
             }),
@@ -208,11 +212,15 @@ impl Popen for ForkserverPopen {
     /// The worker is the server's child: its end is watched here, and it is reaped
     /// through the server once it has ended.
     fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
-        if popen_fork::ended_within(self.pid, limit)? {
+        if popen_fork::ended_within(self.exit_sentinel(), limit)? {
             self.wait().map(Some)
         } else {
             Ok(None)
         }
+    }
+
+    fn exit_sentinel(&self) -> Option<BorrowedFd<'_>> {
+        self.exit.as_ref().map(|exit| exit.as_fd())
     }
 
     /// A forked worker serves at once; the server's own start-up is paid in `launch`.
