@@ -17,7 +17,7 @@ use super::PoolBuilder;
 use super::link::{Link, Received};
 use super::readiness::{self, Seen, Watched};
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
-use crate::worker::channel::{self, Bytes, Reply, Request};
+use crate::worker::channel::{self, Bytes, Reply};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::task::{Initializer, Task};
 use crate::worker::wire;
@@ -170,7 +170,7 @@ impl Pool {
         self.workers.push(Worker {
             name,
             process,
-            state: State::Idle(Link { channel, ready }),
+            state: State::Idle(Link::new(channel, ready)),
         });
         Ok(())
     }
@@ -255,15 +255,13 @@ impl Pool {
         input: Bytes,
         stage: Stage,
     ) -> Result<(), PoolError> {
+        self.check_idle(index)?;
         let worker = &mut self.workers[index];
         let State::Idle(mut link) = std::mem::replace(&mut worker.state, State::Gone)
         else {
             unreachable!("requests go to idle workers only")
         };
-        let request = Request::Run {
-            task: task.to_owned(),
-            input,
-        };
+        let request = link.request(task, input);
         let sent = link.channel.send(&request);
         // A worker that cannot be sent a request was gone before it had it.
         let failed_stage = link.stage(Stage::Idle);
@@ -275,6 +273,57 @@ impl Pool {
         match sent {
             Ok(()) => Ok(()),
             Err(e) => Err(self.channel_failed(index, failed_stage, e)),
+        }
+    }
+
+    /// Before a request: an idle worker has nothing to say. What its channel holds (an
+    /// end-of-file, a reply nobody asked for) or its exit is reported now, never taken
+    /// for the answer to the request about to be sent.
+    fn check_idle(&mut self, index: usize) -> Result<(), PoolError> {
+        loop {
+            let State::Idle(link) = &self.workers[index].state else {
+                unreachable!("only idle workers are checked")
+            };
+            let stage = link.stage(Stage::Idle);
+            let seen = match link.channel.has_buffered_input() {
+                true => Ok(vec![Seen::Readable]),
+                false => readiness::wait(&[self.watched(index)], Instant::now()),
+            };
+            match seen.map(|seen| seen[0]) {
+                Ok(Seen::Nothing) => return Ok(()),
+                Ok(Seen::Ended) => return Err(self.died(index, stage)),
+                Ok(Seen::Readable) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.channel_failed(index, stage, e)),
+            }
+            let State::Idle(link) = &mut self.workers[index].state else {
+                unreachable!("only idle workers are checked")
+            };
+            let received = link.receive();
+            let stage = link.stage(Stage::Idle);
+            let what = match received {
+                Ok(Received::Nothing) => continue, // a spawned worker's `Ready`
+                Ok(Received::Closed) => return Err(self.died(index, stage)),
+                Ok(Received::Unasked(what)) => what,
+                Ok(Received::Reply(_)) => "it sent a reply nobody asked for",
+                Err(e) => return Err(self.channel_failed(index, stage, e)),
+            };
+            return Err(self.protocol_broken(index, stage, what));
+        }
+    }
+
+    /// The error for a worker that sent what was not asked for. It is not believed again:
+    /// it is killed and reaped with the others as the pool breaks down.
+    fn protocol_broken(
+        &self,
+        index: usize,
+        stage: Stage,
+        what: &'static str,
+    ) -> PoolError {
+        PoolError::Protocol {
+            worker: self.workers[index].name.clone(),
+            stage,
+            what,
         }
     }
 
@@ -326,7 +375,7 @@ impl Pool {
         let worker = worker.name.clone();
         match received {
             Ok(Received::Nothing) => Ok(None),
-            Ok(Received::Reply(Reply::Done { output })) => {
+            Ok(Received::Reply(Reply::Done { output, .. })) => {
                 let state = &mut self.workers[index].state;
                 if let State::Busy { link, .. } = std::mem::replace(state, State::Gone)
                 {
@@ -334,23 +383,26 @@ impl Pool {
                 }
                 Ok(Some((stage, output)))
             }
-            Ok(Received::Reply(Reply::Panicked { message })) => {
+            Ok(Received::Reply(Reply::Panicked { message, .. })) => {
                 Err(PoolError::Panicked {
                     worker,
                     stage,
                     message,
                 })
             }
-            Ok(Received::Reply(Reply::Refused { reason })) => Err(PoolError::Refused {
-                worker,
-                stage,
-                reason,
-            }),
-            Ok(Received::Reply(Reply::Ready)) => Err(PoolError::Refused {
-                worker,
-                stage,
-                reason: "it said it was ready twice".to_owned(),
-            }),
+            Ok(Received::Reply(Reply::Refused { reason, .. })) => {
+                Err(PoolError::Refused {
+                    worker,
+                    stage,
+                    reason,
+                })
+            }
+            Ok(Received::Reply(Reply::Ready)) => {
+                unreachable!("`Ready` answers nothing")
+            }
+            Ok(Received::Unasked(what)) => {
+                Err(self.protocol_broken(index, stage, what))
+            }
             // The worker's only copy of its end is gone, so is the worker.
             Ok(Received::Closed) => Err(self.died(index, stage)),
             Err(e) => Err(self.channel_failed(index, stage, e)),
@@ -570,6 +622,9 @@ impl Pool {
         let stage = link.stage(Stage::ShuttingDown);
         let ended = match received {
             Ok(Received::Nothing | Received::Reply(_)) => return Ok(()),
+            Ok(Received::Unasked(what)) => {
+                return Err(self.protocol_broken(index, stage, what));
+            }
             Ok(Received::Closed) => true,
             Err(e) => {
                 matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)

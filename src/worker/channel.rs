@@ -26,26 +26,45 @@ use serde::{Deserialize, Serialize};
 /// What the pool asks of a worker.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Request {
-    /// Run the task (or initializer) of this name on this input, encoded in CBOR.
-    Run { task: String, input: Bytes },
+    /// Run the task (or initializer) of this name on this input, encoded in CBOR. `id`
+    /// counts the requests sent on this channel; the reply carries it back.
+    Run { id: u64, task: String, input: Bytes },
 }
 
-/// What a worker answers. A worker sends `Ready` once, then one reply per request.
+/// What a worker answers. A worker sends `Ready` once, then one reply per request, with
+/// the request's `id`: a reply that answers no request the pool is waiting for (a
+/// second one, from a process a task forked) is seen as such, never taken as an answer.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Reply {
     Ready,
     /// The task's result, encoded in CBOR.
     Done {
+        id: u64,
         output: Bytes,
     },
     /// The task panicked; the worker exits after sending this.
     Panicked {
+        id: u64,
         message: String,
     },
-    /// The task could not be run: unknown name, or an input that does not decode.
+    /// The task could not be run: unknown name, an input that does not decode, a result
+    /// too large for a frame.
     Refused {
+        id: u64,
         reason: String,
     },
+}
+
+impl Reply {
+    /// The request this answers; `None` for `Ready`, which answers none.
+    pub(crate) fn id(&self) -> Option<u64> {
+        match self {
+            Reply::Ready => None,
+            Reply::Done { id, .. }
+            | Reply::Panicked { id, .. }
+            | Reply::Refused { id, .. } => Some(*id),
+        }
+    }
 }
 
 pub(crate) use crate::worker::wire::Bytes;

@@ -147,6 +147,14 @@ pub enum PoolError {
         stage: Stage,
         reason: String,
     },
+    /// The worker sent what the pool did not ask for: a reply to no request it awaits (a
+    /// process its task forked answering too), or a second `Ready`. Never taken as an
+    /// answer.
+    Protocol {
+        worker: String,
+        stage: Stage,
+        what: &'static str,
+    },
     /// The pool's settings ask for what it cannot do: `setting` as written, and why.
     Setting { setting: String, reason: String },
     /// The input at this stage could not be encoded (its `Serialize` failed, or it is
@@ -220,6 +228,11 @@ impl fmt::Display for PoolError {
                 stage,
                 source,
             } => write!(f, "lost the channel to worker {worker} {stage}: {source}"),
+            PoolError::Protocol {
+                worker,
+                stage,
+                what,
+            } => write!(f, "worker {worker} broke the protocol {stage}: {what}"),
             PoolError::Setting { setting, reason } => {
                 write!(f, "refusing the pool's setting {setting}: {reason}")
             }
