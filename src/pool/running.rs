@@ -267,11 +267,16 @@ impl Pool {
         let failed_stage = link.stage(Stage::Idle);
         worker.state = State::Busy {
             link,
-            stage,
+            stage: stage.clone(),
             since: Instant::now(),
         };
         match sent {
             Ok(()) => Ok(()),
+            // Too large for a frame: nothing was sent.
+            Err(e) if e.kind() == ErrorKind::InvalidInput => Err(PoolError::Encode {
+                stage,
+                reason: e.to_string(),
+            }),
             Err(e) => Err(self.channel_failed(index, failed_stage, e)),
         }
     }

@@ -71,10 +71,17 @@ pub(crate) use crate::worker::wire::Bytes;
 
 /// One message as a frame: its length, then the message, in one buffer, so that it is
 /// written in one call and never interleaved with another.
+///
+/// A message that cannot be framed (too large, or its `Serialize` failed) is an
+/// `InvalidInput` error: nothing was sent.
 pub(crate) fn frame<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+    };
     let mut framed = crate::worker::wire::encode_into(message, vec![0; 4])
-        .map_err(io::Error::other)?;
-    let length = u32::try_from(framed.len() - 4).map_err(io::Error::other)?;
+        .map_err(|e| invalid(&e))?;
+    // Within the wire's limit by then; the header itself counts against it.
+    let length = u32::try_from(framed.len() - 4).map_err(|e| invalid(&e))?;
     framed[..4].copy_from_slice(&length.to_le_bytes());
     Ok(framed)
 }

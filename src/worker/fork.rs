@@ -8,6 +8,7 @@
 //! threads" shows what happens otherwise.
 
 use std::ffi::{CString, c_char};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 
@@ -33,12 +34,19 @@ pub(crate) fn fork_worker(
     spec: &ForkSpec<'_>,
     channel: PoolSocket,
 ) -> Result<Pid, PoolError> {
-    check_threads(spec.threaded_fork)?;
+    let threads = check_threads(spec.threaded_fork)?;
     // Prepared here, where locks and the allocator are safe to use.
     let channel = Channel::from_socket(channel);
     let name = Box::new(spec.name.to_owned());
     let environment = Environment::without(spec.env_remove);
     let parent = std::process::id();
+    // A line the parent has not finished sits in standard output's buffer, which the
+    // child copies: a task that leaves through `exit` would print it again. Flushed
+    // only with no other thread: another may hold the lock, for ever (the chapter
+    // "Fork and threads" holds it on purpose), and the pool would wait with it.
+    if threads == Some(1) {
+        let _ = std::io::stdout().flush();
+    }
     let sockets = ForkGuard::lock();
     // SAFETY: the child runs only async-signal-safe code until it serves, and leaves
     // through `_exit`: it never returns into the parent's code. Why that matters in a

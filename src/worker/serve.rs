@@ -29,6 +29,12 @@ const NOT_SERVING: u64 = u64::MAX;
 /// The request the serving worker is running, for its panic hook's reply.
 static CURRENT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
+/// True in a worker that serves, however it was started: `init()` asks, because a task
+/// that calls it must be told so, not turned into a second worker on the same channel.
+pub(crate) fn is_serving() -> bool {
+    SERVING_CHANNEL.load(Ordering::Relaxed) != NOT_SERVING
+}
+
 thread_local! {
     /// True on the thread that serves: only its panics are the pool's business.
     static SERVING_THREAD: Cell<bool> = const { Cell::new(false) };
@@ -60,7 +66,15 @@ pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) 
         let Some(reply) = run(id, &task, input) else {
             return PANIC_EXIT_CODE; // its state may be broken: take no further task
         };
-        if let Err(error) = channel.send(&reply) {
+        let sent = match channel.send(&reply) {
+            // Too large for a frame: nothing was sent, and the pool is told why.
+            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+                let reason = format!("cannot send the result: {error}");
+                channel.send(&Reply::Refused { id, reason })
+            }
+            sent => sent,
+        };
+        if let Err(error) = sent {
             return leave(name, &error);
         }
     }
