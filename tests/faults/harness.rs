@@ -85,7 +85,8 @@ fn run_bounded(
     let after = descriptors();
     let left_descriptors: Vec<String> = after
         .iter()
-        .filter(|(fd, _)| !before.contains_key(fd))
+        // New, or a number reused for something else.
+        .filter(|&(fd, target)| before.get(fd) != Some(target))
         .map(|(fd, target)| format!("{fd} → {target}"))
         .collect();
     let mut problems = Vec::new();
