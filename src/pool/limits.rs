@@ -31,36 +31,35 @@ pub(super) fn check(settings: &PoolBuilder) -> Result<(), PoolError> {
 /// The most workers this process could ever have at once, and what sets that limit.
 fn most_workers() -> (usize, String) {
     let anywhere = MOST_PROCESSES_ANYWHERE;
-    let mut limits = vec![(
+    let everywhere = (
         anywhere,
         format!("no system runs more than {anywhere} processes at once"),
-    )];
-    #[cfg(target_os = "linux")]
-    if let Some(pid_max) = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|text| text.trim().parse::<usize>().ok())
-    {
-        let why =
-            format!("this machine runs at most {pid_max} processes (kernel.pid_max)");
-        limits.push((pid_max, why));
-    }
-    // The pool holds one descriptor per worker, its channel, at least.
-    #[cfg(unix)]
-    if let Some(open) = descriptor_limit() {
-        let why = format!(
-            "this process may open {open} descriptors (ulimit -n), one a worker"
-        );
-        limits.push((open, why));
-    }
-    limits
+    );
+    [Some(everywhere), process_limit(), descriptor_limit()]
         .into_iter()
+        .flatten()
         .min_by_key(|&(most, _)| most)
-        .expect("one limit holds everywhere")
+        .unwrap_or_else(|| unreachable!("one limit holds everywhere"))
 }
 
-/// The soft limit on this process's open descriptors, unless it is unlimited.
+/// How many processes this machine runs at once, at most.
+#[cfg(target_os = "linux")]
+fn process_limit() -> Option<(usize, String)> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok()?;
+    let pid_max = text.trim().parse::<usize>().ok()?;
+    let why = format!("this machine runs at most {pid_max} processes (kernel.pid_max)");
+    Some((pid_max, why))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_limit() -> Option<(usize, String)> {
+    None
+}
+
+/// The soft limit on this process's open descriptors, unless it is unlimited: the pool
+/// holds one descriptor a worker, its channel, at least.
 #[cfg(unix)]
-fn descriptor_limit() -> Option<usize> {
+fn descriptor_limit() -> Option<(usize, String)> {
     use nix::libc;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -72,5 +71,13 @@ fn descriptor_limit() -> Option<usize> {
     {
         return None;
     }
-    usize::try_from(limit.rlim_cur).ok()
+    let open = usize::try_from(limit.rlim_cur).ok()?;
+    let why =
+        format!("this process may open {open} descriptors (ulimit -n), one a worker");
+    Some((open, why))
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<(usize, String)> {
+    None
 }
