@@ -24,7 +24,9 @@ pub struct PoolBuilder {
 }
 
 impl PoolBuilder {
-    /// How many workers to start (at least one; the default is one).
+    /// How many workers to start (at least one; the default is one). A number this
+    /// machine cannot hold (more processes than it may run, more than one descriptor each
+    /// can be opened for) makes [`PoolBuilder::start`] fail with [`PoolError::Setting`].
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
         self
@@ -36,9 +38,12 @@ impl PoolBuilder {
         self
     }
 
-    /// Starts workers without the environment variable `name`. A spawned worker never
-    /// receives it. A forked worker removes it from its environment at once, but it holds
-    /// a copy of the parent's memory, where the value may still be found.
+    /// Starts workers without the environment variable `name`: `std::env::var` in a worker
+    /// does not find it. A spawned worker never receives it. A worker started by fork or
+    /// by the fork server removes it from its environment as it starts, but still shows it
+    /// in `/proc/PID/environ` (the environment it was started with), and the memory it
+    /// copied may hold the value: the parent's under fork, the fork server's under
+    /// forkserver (the server is started with the whole environment, and keeps it).
     pub fn env_remove(mut self, name: impl Into<String>) -> Self {
         self.env_remove.push(name.into());
         self
@@ -55,7 +60,8 @@ impl PoolBuilder {
     /// How long the pool waits for a worker: to answer a request (a task, or the
     /// initializer, with the worker's start-up if it has not said it is ready), and to
     /// exit once its channel is closed. A worker that takes longer is killed, and the
-    /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`].
+    /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`]; zero
+    /// is refused when the pool starts ([`PoolError::Setting`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         // A century is no limit, and `Instant` cannot count much further.
         self.timeout = timeout.min(Duration::from_secs(100 * 365 * 24 * 3600));

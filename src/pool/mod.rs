@@ -3,6 +3,8 @@
 
 mod builder;
 #[cfg(any(unix, windows))]
+mod limits;
+#[cfg(any(unix, windows))]
 mod link;
 #[cfg(any(unix, windows))]
 mod readiness;

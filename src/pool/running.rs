@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 
 use super::PoolBuilder;
 use super::link::{Link, Received};
-use super::readiness;
+use super::readiness::{self, Seen, Watched};
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
-use crate::worker::channel::{self, Bytes, Channel, Reply, Request};
+use crate::worker::channel::{self, Bytes, Reply};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::task::{Initializer, Task};
 use crate::worker::wire;
@@ -81,6 +81,8 @@ impl Pool {
         if bootstrap::is_uninitialized_spawned_worker() {
             return Err(PoolError::NotInitialized);
         }
+        // Before anything is allocated for the workers, or started.
+        super::limits::check(&settings)?;
         worker::install_panic_hook();
         let workers = settings.workers;
         let initializer = settings.initializer;
@@ -168,7 +170,7 @@ impl Pool {
         self.workers.push(Worker {
             name,
             process,
-            state: State::Idle(Link { channel, ready }),
+            state: State::Idle(Link::new(channel, ready)),
         });
         Ok(())
     }
@@ -253,26 +255,91 @@ impl Pool {
         input: Bytes,
         stage: Stage,
     ) -> Result<(), PoolError> {
+        self.check_idle(index)?;
         let worker = &mut self.workers[index];
         let State::Idle(mut link) = std::mem::replace(&mut worker.state, State::Gone)
         else {
             unreachable!("requests go to idle workers only")
         };
-        let request = Request::Run {
-            task: task.to_owned(),
-            input,
-        };
+        let request = link.request(task, input);
         let sent = link.channel.send(&request);
         // A worker that cannot be sent a request was gone before it had it.
         let failed_stage = link.stage(Stage::Idle);
         worker.state = State::Busy {
             link,
-            stage,
+            stage: stage.clone(),
             since: Instant::now(),
         };
         match sent {
             Ok(()) => Ok(()),
+            // Too large for a frame: nothing was sent.
+            Err(e) if e.kind() == ErrorKind::InvalidInput => Err(PoolError::Encode {
+                stage,
+                reason: e.to_string(),
+            }),
             Err(e) => Err(self.channel_failed(index, failed_stage, e)),
+        }
+    }
+
+    /// Before a request: an idle worker has nothing to say. What its channel holds (an
+    /// end-of-file, a reply nobody asked for) or its exit is reported now, never taken
+    /// for the answer to the request about to be sent.
+    fn check_idle(&mut self, index: usize) -> Result<(), PoolError> {
+        loop {
+            let State::Idle(link) = &self.workers[index].state else {
+                unreachable!("only idle workers are checked")
+            };
+            let stage = link.stage(Stage::Idle);
+            let seen = match link.channel.has_buffered_input() {
+                true => Ok(vec![Seen::Readable]),
+                false => readiness::wait(&[self.watched(index)], Instant::now()),
+            };
+            match seen.map(|seen| seen[0]) {
+                Ok(Seen::Nothing) => return Ok(()),
+                Ok(Seen::Ended) => return Err(self.died(index, stage)),
+                Ok(Seen::Readable) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.channel_failed(index, stage, e)),
+            }
+            let State::Idle(link) = &mut self.workers[index].state else {
+                unreachable!("only idle workers are checked")
+            };
+            let received = link.receive();
+            let stage = link.stage(Stage::Idle);
+            let what = match received {
+                Ok(Received::Nothing) => continue, // a spawned worker's `Ready`
+                Ok(Received::Closed) => return Err(self.died(index, stage)),
+                Ok(Received::Unasked(what)) => what,
+                Ok(Received::Reply(_)) => "it sent a reply nobody asked for",
+                Err(e) => return Err(self.channel_failed(index, stage, e)),
+            };
+            return Err(self.protocol_broken(index, stage, what));
+        }
+    }
+
+    /// The error for a worker that sent what was not asked for. It is not believed again:
+    /// it is killed and reaped with the others as the pool breaks down.
+    fn protocol_broken(
+        &self,
+        index: usize,
+        stage: Stage,
+        what: &'static str,
+    ) -> PoolError {
+        PoolError::Protocol {
+            worker: self.workers[index].name.clone(),
+            stage,
+            what,
+        }
+    }
+
+    /// A live worker as the pool waits on it: its channel, and the sign of its exit.
+    fn watched(&self, index: usize) -> Watched<'_> {
+        let worker = &self.workers[index];
+        let link = worker.state.link().expect("only live workers are watched");
+        Watched {
+            channel: &link.channel,
+            #[cfg(unix)]
+            exit: worker.process.exit_sentinel(),
         }
     }
 
@@ -313,7 +380,7 @@ impl Pool {
         let worker = worker.name.clone();
         match received {
             Ok(Received::Nothing) => Ok(None),
-            Ok(Received::Reply(Reply::Done { output })) => {
+            Ok(Received::Reply(Reply::Done { output, .. })) => {
                 let state = &mut self.workers[index].state;
                 if let State::Busy { link, .. } = std::mem::replace(state, State::Gone)
                 {
@@ -321,23 +388,26 @@ impl Pool {
                 }
                 Ok(Some((stage, output)))
             }
-            Ok(Received::Reply(Reply::Panicked { message })) => {
+            Ok(Received::Reply(Reply::Panicked { message, .. })) => {
                 Err(PoolError::Panicked {
                     worker,
                     stage,
                     message,
                 })
             }
-            Ok(Received::Reply(Reply::Refused { reason })) => Err(PoolError::Refused {
-                worker,
-                stage,
-                reason,
-            }),
-            Ok(Received::Reply(Reply::Ready)) => Err(PoolError::Refused {
-                worker,
-                stage,
-                reason: "it said it was ready twice".to_owned(),
-            }),
+            Ok(Received::Reply(Reply::Refused { reason, .. })) => {
+                Err(PoolError::Refused {
+                    worker,
+                    stage,
+                    reason,
+                })
+            }
+            Ok(Received::Reply(Reply::Ready)) => {
+                unreachable!("`Ready` answers nothing")
+            }
+            Ok(Received::Unasked(what)) => {
+                Err(self.protocol_broken(index, stage, what))
+            }
             // The worker's only copy of its end is gone, so is the worker.
             Ok(Received::Closed) => Err(self.died(index, stage)),
             Err(e) => Err(self.channel_failed(index, stage, e)),
@@ -368,8 +438,9 @@ impl Pool {
 
     // ANCHOR: next_readable
     /// The index of one of the `busy` workers with something to read (a message, or
-    /// end-of-file), as soon as there is one. A worker whose time runs out first is
-    /// killed, and the pool fails with `TimedOut`.
+    /// end-of-file), as soon as there is one. A worker that ends with nothing to read
+    /// (whoever still holds its channel) fails the pool with how it ended; one whose time
+    /// runs out first is killed, and the pool fails with `TimedOut`.
     fn next_readable(&mut self, busy: &[usize]) -> Result<usize, PoolError> {
         loop {
             let links: Vec<(usize, &Link, Instant)> = busy
@@ -392,12 +463,21 @@ impl Pool {
                 .map(|&(index, _, deadline)| (index, deadline))
                 .min_by_key(|&(_, deadline)| deadline)
                 .expect("the pool waits only while a worker is busy");
-            let channels: Vec<&Channel> =
-                links.iter().map(|(_, link, _)| &link.channel).collect();
-            match readiness::readable(&channels, deadline) {
-                Ok(readable) => {
-                    if let Some(position) = readable.iter().position(|&r| r) {
+            let watched: Vec<Watched<'_>> = links
+                .iter()
+                .map(|&(index, ..)| self.watched(index))
+                .collect();
+            match readiness::wait(&watched, deadline) {
+                Ok(seen) => {
+                    if let Some(position) =
+                        seen.iter().position(|&s| s == Seen::Readable)
+                    {
                         return Ok(links[position].0);
+                    }
+                    if let Some(position) = seen.iter().position(|&s| s == Seen::Ended)
+                    {
+                        let index = links[position].0;
+                        return Err(self.died(index, self.stage_of(index)));
                     }
                 }
                 // A signal came first: only the deadline ends the wait.
@@ -514,22 +594,19 @@ impl Pool {
             if live.is_empty() {
                 break;
             }
-            let channels: Vec<&Channel> = live
-                .iter()
-                .filter_map(|&i| self.workers[i].state.link())
-                .map(|link| &link.channel)
-                .collect();
-            // Interrupted, or failed: nothing is readable, and the deadline still counts.
-            let readable = readiness::readable(&channels, deadline)
-                .unwrap_or_else(|_| vec![false; channels.len()]);
+            let watched: Vec<Watched<'_>> =
+                live.iter().map(|&index| self.watched(index)).collect();
+            // Interrupted, or failed: nothing is seen, and the deadline still counts.
+            let seen = readiness::wait(&watched, deadline)
+                .unwrap_or_else(|_| vec![Seen::Nothing; watched.len()]);
             let out_of_time = Instant::now() >= deadline;
-            for (&index, readable) in live.iter().zip(readable) {
-                let error = if out_of_time {
-                    self.overdue(index)
-                } else if readable {
-                    self.drain(index, deadline)
-                } else {
-                    continue;
+            for (&index, seen) in live.iter().zip(seen) {
+                let error = match seen {
+                    _ if out_of_time => self.overdue(index),
+                    Seen::Readable => self.drain(index, deadline),
+                    // It has left, though a process of its task may hold its channel.
+                    Seen::Ended => self.reap_leaving(index, deadline),
+                    Seen::Nothing => continue,
                 };
                 first_error = first_error.or(error.err());
             }
@@ -550,6 +627,9 @@ impl Pool {
         let stage = link.stage(Stage::ShuttingDown);
         let ended = match received {
             Ok(Received::Nothing | Received::Reply(_)) => return Ok(()),
+            Ok(Received::Unasked(what)) => {
+                return Err(self.protocol_broken(index, stage, what));
+            }
             Ok(Received::Closed) => true,
             Err(e) => {
                 matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)
@@ -560,6 +640,20 @@ impl Pool {
             // may still run, so it is not waited for but killed.
             return Err(self.timed_out(index, stage));
         }
+        self.reap_leaving(index, deadline)
+    }
+
+    /// Reaps a worker that has left after its channel was closed: an exit with code 0
+    /// is what it was asked for.
+    fn reap_leaving(
+        &mut self,
+        index: usize,
+        deadline: Instant,
+    ) -> Result<(), PoolError> {
+        let stage = self.workers[index]
+            .state
+            .link()
+            .map_or(Stage::ShuttingDown, |link| link.stage(Stage::ShuttingDown));
         let left = deadline.saturating_duration_since(Instant::now());
         match self.died_within(index, stage, left) {
             // Told to leave, it left; with SIGCHLD ignored, how is unknown.

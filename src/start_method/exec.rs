@@ -8,10 +8,15 @@
 //! without a `pre_exec` hook, which makes it fork instead of `posix_spawn`, at a cost that
 //! grows with the parent's memory. So this calls `posix_spawn(3)` itself, with two file
 //! actions: `dup2` the channel to [`CHANNEL_FD`], and close every descriptor above it.
+//!
+//! What is executed is the running image itself, `/proc/self/exe` on Linux, not the path
+//! it was started from: once that file is replaced or unlinked (a rebuild, an upgrade),
+//! the path names another program, or one that a third party planted under the name
+//! `current_exe()` then reports (`… (deleted)`).
 
 use std::ffi::{CString, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::fcntl::{FcntlArg, fcntl};
@@ -19,6 +24,7 @@ use nix::libc;
 use nix::unistd::Pid;
 
 use crate::worker::bootstrap::{self, CHANNEL_FD};
+use crate::worker::descriptors;
 
 // ANCHOR: spawn
 /// Executes this program again with `flag_args` before the parent's own arguments, the
@@ -29,9 +35,9 @@ pub(crate) fn spawn_this_program(
     channel: BorrowedFd<'_>,
 ) -> io::Result<Pid> {
     // The running executable itself, not `argv[0]` (which may be any string) nor a search
-    // of PATH (which may find another program).
-    let program = c_string(std::env::current_exe()?.into_os_string())?;
-    let mut args = vec![program.clone()];
+    // of PATH (which may find another program), nor the path it was started from.
+    let image = RunningImage::find()?;
+    let mut args = vec![image.shown.clone()];
     for arg in flag_args {
         args.push(c_string((*arg).into())?);
     }
@@ -50,18 +56,68 @@ pub(crate) fn spawn_this_program(
         }
     }
     // Moved out of the way first: were the channel descriptor 3 already, `dup2` onto
-    // itself would leave it close-on-exec.
-    let channel = fcntl(channel, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD + 1))?;
-    // SAFETY: just made, owned here.
-    let channel = unsafe {
-        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(channel)
-    };
+    // itself would leave it close-on-exec. Listed as it is made: a fork on another
+    // thread must not copy it.
+    let channel = descriptors::make(|| {
+        let copy = fcntl(channel, FcntlArg::F_DUPFD_CLOEXEC(CHANNEL_FD + 1))?;
+        // SAFETY: just made, owned here.
+        Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(copy) })
+    })?;
     let actions = FileActions::new()?;
     actions.dup2(channel.as_fd(), CHANNEL_FD)?;
     actions.close_from(CHANNEL_FD + 1)?;
-    spawn(&program, &args, &env, &actions)
+    spawn(&image.executed, &args, &env, &actions).map_err(|error| image.failed(error))
 }
 // ANCHOR_END: spawn
+
+/// The program this process is running, as it is executed again and as it is shown.
+struct RunningImage {
+    /// What `posix_spawn` opens: the image itself where the system names it.
+    executed: CString,
+    /// What the new process sees as `argv[0]`: the path the image was started from.
+    shown: CString,
+}
+
+impl RunningImage {
+    /// On Linux the image is `/proc/self/exe`, and the path it was started from is only
+    /// shown: it may be gone, and so may `/proc`, which the error then names.
+    #[cfg(target_os = "linux")]
+    fn find() -> io::Result<RunningImage> {
+        let executed = c"/proc/self/exe".to_owned();
+        let shown = match std::env::current_exe() {
+            Ok(path) => c_string(path.into_os_string())?,
+            Err(_) => executed.clone(),
+        };
+        Ok(RunningImage { executed, shown })
+    }
+
+    /// Elsewhere there is no name for the image itself: the path is the best there is.
+    #[cfg(not(target_os = "linux"))]
+    fn find() -> io::Result<RunningImage> {
+        let shown = c_string(std::env::current_exe()?.into_os_string())?;
+        Ok(RunningImage {
+            executed: shown.clone(),
+            shown,
+        })
+    }
+
+    /// The error of a start that failed, naming what was executed and what it is.
+    fn failed(&self, error: io::Error) -> io::Error {
+        let executed = self.executed.to_string_lossy();
+        let shown = self.shown.to_string_lossy();
+        let what = match executed == shown {
+            true => format!("cannot execute this program again ({executed})"),
+            false => format!(
+                "cannot execute this program again ({executed}, the image of {shown})"
+            ),
+        };
+        let hint = match (cfg!(target_os = "linux"), error.kind()) {
+            (true, io::ErrorKind::NotFound) => "; is /proc mounted?",
+            _ => "",
+        };
+        io::Error::new(error.kind(), format!("{what}: {error}{hint}"))
+    }
+}
 
 fn c_string(text: OsString) -> io::Result<CString> {
     CString::new(text.into_vec())
@@ -69,7 +125,7 @@ fn c_string(text: OsString) -> io::Result<CString> {
 }
 
 fn spawn(
-    program: &CString,
+    program: &std::ffi::CStr,
     args: &[CString],
     env: &[CString],
     actions: &FileActions,

@@ -136,6 +136,12 @@ pub(crate) trait Popen {
         &mut self,
         limit: std::time::Duration,
     ) -> io::Result<Option<WorkerExit>>;
+    /// A descriptor that becomes readable as soon as the worker has ended, whoever still
+    /// holds its channel (a process its task started): the pool polls it beside the
+    /// channel. `None` where the system has none; on Windows, where `WSAPoll` waits on
+    /// sockets only, the channel is the sign.
+    #[cfg(unix)]
+    fn exit_sentinel(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
     /// True if the worker sends `Ready` before its first reply: a worker that has code
     /// to run before it serves (a spawned one runs `main`) can fail there, and the pool
     /// must be able to say so.

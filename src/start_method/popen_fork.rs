@@ -3,9 +3,8 @@
 //! `worker/fork.rs`, which the fork server uses too.
 
 use std::io;
-use std::time::Duration;
-#[cfg(target_os = "linux")]
-use std::time::Instant;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
@@ -14,12 +13,15 @@ use nix::unistd::Pid;
 
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::channel::PoolSocket;
+use crate::worker::descriptors::{self, Listed};
 use crate::worker::error::{PoolError, WorkerExit};
 use crate::worker::fork::{ForkSpec, fork_worker};
 
 /// A worker started by `fork()`.
 pub(crate) struct ForkPopen {
     pid: Pid,
+    /// Readable once the worker has ended (see [`watch_exit`]).
+    exit: Option<Listed<OwnedFd>>,
 }
 
 impl ForkPopen {
@@ -33,15 +35,48 @@ impl ForkPopen {
             env_remove: spec.env_remove,
             threaded_fork: spec.threaded_fork,
         };
-        Ok(ForkPopen {
-            pid: fork_worker(&fork, channel)?,
-        })
+        Ok(ForkPopen::adopt(fork_worker(&fork, channel)?))
     }
     // ANCHOR_END: launch
 
     /// A child this process started some other way: it is waited for the same way.
     pub(crate) fn adopt(pid: Pid) -> ForkPopen {
-        ForkPopen { pid }
+        // A child is not reaped before this process waits for it: its pid is still its.
+        ForkPopen {
+            pid,
+            exit: watch_exit(pid),
+        }
+    }
+}
+
+/// A descriptor that `poll` reports readable once the process `pid` has ended, whoever
+/// holds its channel and whoever its parent is (`pidfd_open(2)`, Linux 5.3), listed so
+/// that no fork copies it. `None` on other systems, on older kernels, and when this
+/// process has no descriptor left: the pool then learns of the exit from the channel.
+/// The caller makes sure `pid` cannot yet be another process's: it is an unreaped child,
+/// its own or its fork server's.
+pub(crate) fn watch_exit(pid: Pid) -> Option<Listed<OwnedFd>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::FromRawFd;
+        descriptors::make(|| {
+            // SAFETY: a system call with two integer arguments; it returns a new
+            // descriptor, close-on-exec.
+            let fd = unsafe {
+                nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0)
+            };
+            match fd {
+                -1 => Err(io::Error::last_os_error()),
+                // SAFETY: just made, owned here.
+                fd => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+            }
+        })
+        .ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
     }
 }
 
@@ -71,8 +106,12 @@ impl Popen for ForkPopen {
         self.reap(Some(WaitPidFlag::WNOHANG))
     }
 
+    fn exit_sentinel(&self) -> Option<BorrowedFd<'_>> {
+        self.exit.as_ref().map(|exit| exit.as_fd())
+    }
+
     fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
-        if ended_within(self.pid, limit)? {
+        if ended_within(self.exit_sentinel(), limit)? {
             self.wait().map(Some)
         } else {
             Ok(None)
@@ -80,42 +119,27 @@ impl Popen for ForkPopen {
     }
 }
 
-/// Whether the process `pid` ends within `limit`. Linux says so through a descriptor
-/// for the process (`pidfd_open(2)`), which `poll` reports readable once it has ended,
-/// whoever its parent is; elsewhere, or on a kernel older than 5.3, the answer is "yes",
-/// and the caller's wait has no limit.
-pub(crate) fn ended_within(pid: Pid, limit: Duration) -> io::Result<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
-        // SAFETY: a system call with two integer arguments; it returns a new descriptor.
-        let fd =
-            unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
-        if fd < 0 {
-            // ESRCH: already gone (and reaped, if SIGCHLD is ignored); ENOSYS: no pidfd.
-            return Ok(true);
+/// Whether the process that `exit` watches ends within `limit`; without a descriptor to
+/// watch, the answer is "yes", and the caller's wait has no limit.
+pub(crate) fn ended_within(
+    exit: Option<BorrowedFd<'_>>,
+    limit: Duration,
+) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let Some(exit) = exit else {
+        return Ok(true);
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let millis = left.as_nanos().div_ceil(1_000_000);
+        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
+        match poll(&mut [PollFd::new(exit, PollFlags::POLLIN)], timeout) {
+            Ok(0) if Instant::now() >= deadline => return Ok(false),
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(errno) => return Err(errno.into()),
         }
-        // SAFETY: just made, owned here.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let millis = left.as_nanos().div_ceil(1_000_000);
-            let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
-            let fd: BorrowedFd<'_> = std::os::fd::AsFd::as_fd(&pidfd);
-            match poll(&mut [PollFd::new(fd, PollFlags::POLLIN)], timeout) {
-                Ok(0) if Instant::now() >= deadline => return Ok(false),
-                Ok(0) | Err(Errno::EINTR) => continue,
-                Ok(_) => return Ok(true),
-                Err(errno) => return Err(errno.into()),
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (pid, limit);
-        Ok(true)
     }
 }
 

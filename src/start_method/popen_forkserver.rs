@@ -10,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::start_method::popen_fork::{self, ForkPopen};
 use crate::start_method::{Popen, WorkerSpec};
 use crate::worker::bootstrap::{self, SERVER_FLAG};
 use crate::worker::channel::PoolSocket;
+use crate::worker::descriptors::{self, Listed};
 use crate::worker::error::{PoolError, Stage, WorkerExit};
 use crate::worker::fork_server::{self, ServerReply, ServerRequest};
 
@@ -109,6 +110,9 @@ struct Server {
 /// A worker forked by the fork server.
 pub(crate) struct ForkserverPopen {
     pid: Pid,
+    /// Readable once the worker has ended: it is the server's child, which the server
+    /// reaps only when asked, so its pid stays its own until then.
+    exit: Option<Listed<OwnedFd>>,
     server: Rc<Server>,
     /// The pool's timeout, for every request about this worker.
     timeout: Duration,
@@ -150,6 +154,7 @@ impl ForkserverPopen {
         match reply.map_err(launch_error)? {
             ServerReply::Forked { pid } => Ok(ForkserverPopen {
                 pid: Pid::from_raw(pid),
+                exit: popen_fork::watch_exit(Pid::from_raw(pid)),
                 server,
                 timeout: spec.timeout,
             }),
@@ -207,11 +212,15 @@ impl Popen for ForkserverPopen {
     /// The worker is the server's child: its end is watched here, and it is reaped
     /// through the server once it has ended.
     fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
-        if popen_fork::ended_within(self.pid, limit)? {
+        if popen_fork::ended_within(self.exit_sentinel(), limit)? {
             self.wait().map(Some)
         } else {
             Ok(None)
         }
+    }
+
+    fn exit_sentinel(&self) -> Option<BorrowedFd<'_>> {
+        self.exit.as_ref().map(|exit| exit.as_fd())
     }
 
     /// A forked worker serves at once; the server's own start-up is paid in `launch`.
@@ -260,17 +269,20 @@ impl Server {
     /// the parent's own arguments, which `main` sees again. Its end of the socket pair is
     /// its descriptor 3, as a spawned worker's channel is.
     fn start(timeout: Duration) -> io::Result<Server> {
-        let (control, server_end) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        // Listed as they are made: a fork on another thread must not copy either end.
+        let (control, server_end) = descriptors::make_pair(|| {
+            Ok(socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?)
+        })?;
         let parent = std::process::id().to_string();
         let pid = spawn_this_program(&[SERVER_FLAG, &parent], &[], server_end.as_fd())?;
         let server = Server {
             process: RefCell::new(ForkPopen::adopt(pid)),
-            control: PoolSocket::from_fd(control),
+            control: PoolSocket::from_listed(control),
             owner: nix::unistd::getpid(),
             lost: Cell::new(false),
             ended: Cell::new(None),

@@ -56,6 +56,10 @@ impl Popen for SpawnPopen {
         self.0.try_wait()
     }
 
+    fn exit_sentinel(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.0.exit_sentinel()
+    }
+
     fn wait_within(&mut self, limit: Duration) -> io::Result<Option<WorkerExit>> {
         self.0.wait_within(limit)
     }

@@ -98,7 +98,16 @@ static SERVING: AtomicBool = AtomicBool::new(false);
 /// `__mp_main__`). Everything after it is the analogue of `if __name__ == "__main__":`
 /// and runs in the parent only. A forked worker never runs `main` at all: it is a copy
 /// of the parent taken inside the pool.
+///
+/// Called inside a task, it panics: the task's worker already serves, and the pool
+/// reports the panic in one line, under every start method.
 pub fn init() {
+    #[cfg(any(unix, windows))]
+    if worker::is_serving() {
+        panic!(
+            "forkspawn::init() was called inside a task: call it once, at the top of main"
+        );
+    }
     let role = role();
     if let Role::Main = role {
         return;

@@ -6,8 +6,8 @@
 //! A forked worker inherits a copy of *every* descriptor of its parent, the other
 //! workers' sockets included. A worker holding a sibling's socket keeps that sibling
 //! from ever seeing end-of-file, so the pool could never shut it down. Every socket
-//! made here is therefore listed in [`OPEN_SOCKETS`], and a forked worker closes all of
-//! them but its own ([`ForkGuard`]).
+//! made here is therefore listed from the moment it exists (`descriptors.rs`), and a
+//! forked worker closes all of them but its own.
 
 use std::io::{self, BufReader, Read, Write};
 #[cfg(windows)]
@@ -18,8 +18,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 #[cfg(windows)]
 use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, FromRawSocket};
-#[cfg(unix)]
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -28,36 +26,62 @@ use serde::{Deserialize, Serialize};
 /// What the pool asks of a worker.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Request {
-    /// Run the task (or initializer) of this name on this input, encoded in CBOR.
-    Run { task: String, input: Bytes },
+    /// Run the task (or initializer) of this name on this input, encoded in CBOR. `id`
+    /// counts the requests sent on this channel; the reply carries it back.
+    Run { id: u64, task: String, input: Bytes },
 }
 
-/// What a worker answers. A worker sends `Ready` once, then one reply per request.
+/// What a worker answers. A worker sends `Ready` once, then one reply per request, with
+/// the request's `id`: a reply that answers no request the pool is waiting for (a
+/// second one, from a process a task forked) is seen as such, never taken as an answer.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Reply {
     Ready,
     /// The task's result, encoded in CBOR.
     Done {
+        id: u64,
         output: Bytes,
     },
     /// The task panicked; the worker exits after sending this.
     Panicked {
+        id: u64,
         message: String,
     },
-    /// The task could not be run: unknown name, or an input that does not decode.
+    /// The task could not be run: unknown name, an input that does not decode, a result
+    /// too large for a frame.
     Refused {
+        id: u64,
         reason: String,
     },
+}
+
+impl Reply {
+    /// The request this answers; `None` for `Ready`, which answers none.
+    pub(crate) fn id(&self) -> Option<u64> {
+        match self {
+            Reply::Ready => None,
+            Reply::Done { id, .. }
+            | Reply::Panicked { id, .. }
+            | Reply::Refused { id, .. } => Some(*id),
+        }
+    }
 }
 
 pub(crate) use crate::worker::wire::Bytes;
 
 /// One message as a frame: its length, then the message, in one buffer, so that it is
 /// written in one call and never interleaved with another.
+///
+/// A message that cannot be framed (too large, or its `Serialize` failed) is an
+/// `InvalidInput` error: nothing was sent.
 pub(crate) fn frame<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+    };
     let mut framed = crate::worker::wire::encode_into(message, vec![0; 4])
-        .map_err(io::Error::other)?;
-    let length = u32::try_from(framed.len() - 4).map_err(io::Error::other)?;
+        .map_err(|e| invalid(&e))?;
+    // Within the wire's limit by then; the header itself counts against it.
+    let length = u32::try_from(framed.len() - 4).map_err(|e| invalid(&e))?;
     framed[..4].copy_from_slice(&length.to_le_bytes());
     Ok(framed)
 }
@@ -75,30 +99,42 @@ pub(crate) type RawChannel = RawFd;
 #[cfg(windows)]
 pub(crate) type RawChannel = std::os::windows::io::RawSocket;
 
-/// Descriptors of every pool socket this process holds.
+/// A socket as the pool holds it: on Unix, listed for as long as it is open.
 #[cfg(unix)]
-static OPEN_SOCKETS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+type Held = crate::worker::descriptors::Listed<Stream>;
+#[cfg(windows)]
+type Held = Stream;
 
-#[cfg(unix)]
-fn open_sockets() -> MutexGuard<'static, Vec<RawFd>> {
-    OPEN_SOCKETS.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A pool socket; on Unix, listed in [`OPEN_SOCKETS`] for as long as it is open.
+/// A pool socket; on Unix, listed for as long as it is open, so that no forked worker
+/// keeps it.
 #[derive(Debug)]
-pub(crate) struct PoolSocket(Stream);
+pub(crate) struct PoolSocket(Held);
 
 impl PoolSocket {
+    /// A socket this process found or received (a spawned worker's channel, one a fork
+    /// server was sent), listed now.
     fn new(stream: Stream) -> Self {
         #[cfg(unix)]
-        open_sockets().push(stream.as_raw_fd());
-        PoolSocket(stream)
+        return PoolSocket(crate::worker::descriptors::adopt(stream));
+        #[cfg(windows)]
+        return PoolSocket(stream);
     }
 
-    /// Any socket of the pool's: a fork server's, or a channel received from one.
+    /// Any socket of the pool's that came from elsewhere: a fork server's channel to its
+    /// pool, or a channel received from that pool.
     #[cfg(unix)]
     pub(crate) fn from_fd(fd: OwnedFd) -> Self {
         PoolSocket::new(UnixStream::from(fd))
+    }
+
+    fn stream(&self) -> &Stream {
+        &self.0
+    }
+
+    /// A socket listed from the moment it was made (`descriptors::make`).
+    #[cfg(unix)]
+    pub(crate) fn from_listed(fd: crate::worker::descriptors::Listed<OwnedFd>) -> Self {
+        PoolSocket(fd.map(UnixStream::from))
     }
 }
 
@@ -122,55 +158,20 @@ impl io::Read for PoolSocket {
     }
 }
 
-#[cfg(unix)]
-impl Drop for PoolSocket {
-    fn drop(&mut self) {
-        let fd = self.0.as_raw_fd();
-        open_sockets().retain(|&open| open != fd);
-    }
-}
-
 /// Makes a connected pair: the pool keeps the [`Channel`], the worker gets the other
 /// end. On the pool's end no read or write blocks longer than `timeout`: the worker's end
 /// waits for requests as long as the pool lives.
 pub(crate) fn pair(timeout: Duration) -> io::Result<(Channel, PoolSocket)> {
     #[cfg(unix)]
-    let (pool_end, worker_end) = UnixStream::pair()?;
+    let (pool_end, worker_end) =
+        crate::worker::descriptors::make_pair(UnixStream::pair)?;
     #[cfg(windows)]
     let (pool_end, worker_end) = crate::worker::loopback::pair()?;
     // Zero would mean "no limit" to the kernel.
     let timeout = Some(timeout.max(Duration::from_millis(1)));
     pool_end.set_read_timeout(timeout)?;
     pool_end.set_write_timeout(timeout)?;
-    Ok((
-        Channel::new(PoolSocket::new(pool_end)),
-        PoolSocket::new(worker_end),
-    ))
-}
-
-/// Held across `fork()`: no other thread can open or close a pool socket meanwhile, and
-/// the child learns exactly which inherited descriptors belong to other channels.
-#[cfg(unix)]
-pub(crate) struct ForkGuard(MutexGuard<'static, Vec<RawFd>>);
-
-#[cfg(unix)]
-impl ForkGuard {
-    pub(crate) fn lock() -> Self {
-        ForkGuard(open_sockets())
-    }
-
-    /// In the forked child: closes every pool socket except `keep`, and forgets them
-    /// all. Only `close(2)` and a vector whose room is already there: no allocation.
-    pub(crate) fn close_inherited_except(mut self, keep: &Channel) {
-        let keep = keep.as_fd().as_raw_fd();
-        for &fd in self.0.iter().filter(|&&fd| fd != keep) {
-            // SAFETY: the parent's objects that own these descriptors are never used or
-            // dropped in the child, which leaves through `_exit` without unwinding.
-            unsafe { nix::libc::close(fd) };
-        }
-        self.0.clear();
-        self.0.push(keep);
-    }
+    Ok((Channel::new(PoolSocket(pool_end)), PoolSocket(worker_end)))
 }
 
 /// One end of a worker's socket, read a line at a time.
@@ -200,7 +201,7 @@ impl Channel {
 
     /// Sends one message as one frame, in one write, so that it is never interleaved.
     pub(crate) fn send<T: Serialize>(&mut self, message: &T) -> io::Result<()> {
-        (&self.socket.get_ref().0).write_all(&frame(message)?)
+        self.socket.get_ref().stream().write_all(&frame(message)?)
     }
 
     /// Receives one message; `None` when the other end is closed between messages.
@@ -221,7 +222,11 @@ impl Channel {
     /// Tells the other end that nothing more will be sent: it reads end-of-file, while
     /// this end can still read what it sends, and its own end-of-file.
     pub(crate) fn close_for_writing(&self) {
-        let _ = self.socket.get_ref().0.shutdown(std::net::Shutdown::Write);
+        let _ = self
+            .socket
+            .get_ref()
+            .stream()
+            .shutdown(std::net::Shutdown::Write);
     }
 
     /// True when a message has already been read from the socket but not yet received,
@@ -233,9 +238,9 @@ impl Channel {
     /// The channel as a bare number, for [`write_raw`].
     pub(crate) fn raw(&self) -> RawChannel {
         #[cfg(unix)]
-        return self.socket.get_ref().0.as_raw_fd();
+        return self.socket.get_ref().stream().as_raw_fd();
         #[cfg(windows)]
-        return self.socket.get_ref().0.as_raw_socket();
+        return self.socket.get_ref().stream().as_raw_socket();
     }
 }
 

@@ -147,7 +147,18 @@ pub enum PoolError {
         stage: Stage,
         reason: String,
     },
-    /// The input at this stage could not be encoded (its `Serialize` failed).
+    /// The worker sent what the pool did not ask for: a reply to no request it awaits (a
+    /// process its task forked answering too), or a second `Ready`. Never taken as an
+    /// answer.
+    Protocol {
+        worker: String,
+        stage: Stage,
+        what: &'static str,
+    },
+    /// The pool's settings ask for what it cannot do: `setting` as written, and why.
+    Setting { setting: String, reason: String },
+    /// The input at this stage could not be encoded (its `Serialize` failed, or it is
+    /// larger than a message can carry).
     Encode { stage: Stage, reason: String },
     /// The worker's result could not be decoded into the type the task returns.
     Decode {
@@ -217,6 +228,14 @@ impl fmt::Display for PoolError {
                 stage,
                 source,
             } => write!(f, "lost the channel to worker {worker} {stage}: {source}"),
+            PoolError::Protocol {
+                worker,
+                stage,
+                what,
+            } => write!(f, "worker {worker} broke the protocol {stage}: {what}"),
+            PoolError::Setting { setting, reason } => {
+                write!(f, "refusing the pool's setting {setting}: {reason}")
+            }
             PoolError::TimedOut {
                 worker,
                 stage,

@@ -8,11 +8,14 @@
 //! threads" shows what happens otherwise.
 
 use std::ffi::{CString, c_char};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::worker::channel::{Channel, ForkGuard, PoolSocket};
+use crate::worker::channel::{Channel, PoolSocket};
+use crate::worker::descriptors::ForkGuard;
 use crate::worker::error::PoolError;
 use crate::worker::threads::{ThreadedFork, check_threads};
 use crate::worker::{self, bootstrap};
@@ -31,12 +34,19 @@ pub(crate) fn fork_worker(
     spec: &ForkSpec<'_>,
     channel: PoolSocket,
 ) -> Result<Pid, PoolError> {
-    check_threads(spec.threaded_fork)?;
+    let threads = check_threads(spec.threaded_fork)?;
     // Prepared here, where locks and the allocator are safe to use.
     let channel = Channel::from_socket(channel);
     let name = Box::new(spec.name.to_owned());
     let environment = Environment::without(spec.env_remove);
     let parent = std::process::id();
+    // A line the parent has not finished sits in standard output's buffer, which the
+    // child copies: a task that leaves through `exit` would print it again. Flushed
+    // only with no other thread: another may hold the lock, for ever (the chapter
+    // "Fork and threads" holds it on purpose), and the pool would wait with it.
+    if threads == Some(1) {
+        let _ = std::io::stdout().flush();
+    }
     let sockets = ForkGuard::lock();
     // SAFETY: the child runs only async-signal-safe code until it serves, and leaves
     // through `_exit`: it never returns into the parent's code. Why that matters in a
@@ -50,7 +60,7 @@ pub(crate) fn fork_worker(
         Ok(ForkResult::Child) => {
             // close(2): the other workers' sockets, listed under the guard's lock, which
             // this thread took before the fork.
-            sockets.close_inherited_except(&channel);
+            sockets.close_inherited_except(channel.as_fd().as_raw_fd());
             // A pointer store, a second pointer store: no lock, no allocation.
             bootstrap::set_forked_process_name(name);
             if let Some(environment) = &environment {

@@ -13,7 +13,7 @@
 //! pool's, so the pool also asks the server to reap it. (CPython's server reaps on
 //! `SIGCHLD` instead, and writes each exit status into a pipe the pool holds per worker.)
 
-use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -181,9 +181,6 @@ fn fork(
             error: "no channel came with the request".to_owned(),
         };
     };
-    // What `main` printed before `init()` must not be printed again by the worker. The
-    // server has one thread (unless `main` started others), so the lock is free.
-    let _ = io::stdout().flush();
     let spec = ForkSpec {
         name,
         env_remove,

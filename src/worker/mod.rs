@@ -4,6 +4,8 @@
 pub(crate) mod bootstrap;
 #[cfg(any(unix, windows))]
 pub(crate) mod channel;
+#[cfg(unix)]
+pub(crate) mod descriptors;
 pub(crate) mod error;
 #[cfg(unix)]
 pub(crate) mod fork;
@@ -19,7 +21,7 @@ pub(crate) mod unlocked_io;
 pub(crate) mod wire;
 
 #[cfg(any(unix, windows))]
-pub(crate) use serve::{contain, install_panic_hook, serve_spawned};
+pub(crate) use serve::{contain, install_panic_hook, is_serving, serve_spawned};
 
 /// What a forked worker does as it leaves, before `_exit`: set by the start method that
 /// runs fork servers, so that a server a task started in this worker is stopped and

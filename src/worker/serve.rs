@@ -26,6 +26,15 @@ pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 static SERVING_CHANNEL: AtomicU64 = AtomicU64::new(NOT_SERVING);
 const NOT_SERVING: u64 = u64::MAX;
 
+/// The request the serving worker is running, for its panic hook's reply.
+static CURRENT_REQUEST: AtomicU64 = AtomicU64::new(0);
+
+/// True in a worker that serves, however it was started: `init()` asks, because a task
+/// that calls it must be told so, not turned into a second worker on the same channel.
+pub(crate) fn is_serving() -> bool {
+    SERVING_CHANNEL.load(Ordering::Relaxed) != NOT_SERVING
+}
+
 thread_local! {
     /// True on the thread that serves: only its panics are the pool's business.
     static SERVING_THREAD: Cell<bool> = const { Cell::new(false) };
@@ -51,12 +60,21 @@ pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) 
             Ok(None) => return 0, // the pool closed the channel: shut down
             Err(error) => return leave(name, &error),
         };
-        let Request::Run { task, input } = request;
+        let Request::Run { id, task, input } = request;
+        CURRENT_REQUEST.store(id, Ordering::Relaxed);
         // A panic has already been reported to the pool, by the panic hook.
-        let Some(reply) = run(&task, input) else {
+        let Some(reply) = run(id, &task, input) else {
             return PANIC_EXIT_CODE; // its state may be broken: take no further task
         };
-        if let Err(error) = channel.send(&reply) {
+        let sent = match channel.send(&reply) {
+            // Too large for a frame: nothing was sent, and the pool is told why.
+            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+                let reason = format!("cannot send the result: {error}");
+                channel.send(&Reply::Refused { id, reason })
+            }
+            sent => sent,
+        };
+        if let Err(error) = sent {
             return leave(name, &error);
         }
     }
@@ -78,18 +96,18 @@ fn leave(name: &str, error: &io::Error) -> i32 {
 // ANCHOR_END: serve
 
 /// Runs one request; `None` if it panicked.
-fn run(task: &str, input: Bytes) -> Option<Reply> {
+fn run(id: u64, task: &str, input: Bytes) -> Option<Reply> {
     let entry = match task::find(task) {
         Ok(Some(entry)) => entry,
         Ok(None) => {
             let reason = format!("this program has no task named `{task}`");
-            return Some(Reply::Refused { reason });
+            return Some(Reply::Refused { id, reason });
         }
-        Err(reason) => return Some(Reply::Refused { reason }),
+        Err(reason) => return Some(Reply::Refused { id, reason }),
     };
     match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(&input))) {
-        Ok(Ok(output)) => Some(Reply::Done { output }),
-        Ok(Err(reason)) => Some(Reply::Refused { reason }),
+        Ok(Ok(output)) => Some(Reply::Done { id, output }),
+        Ok(Err(reason)) => Some(Reply::Refused { id, reason }),
         Err(payload) => {
             // Dropping a panic's payload runs its `Drop`, which may panic in turn, this
             // time outside any guard (rust-lang/rust#86027). It is not dropped.
@@ -137,8 +155,9 @@ pub(crate) fn install_panic_hook() {
             if backtrace_wanted {
                 usual_report(info);
             }
+            let id = CURRENT_REQUEST.load(Ordering::Relaxed);
             #[allow(clippy::unnecessary_cast)] // stored from a `RawChannel` above
-            send_panic(channel as RawChannel, message.to_owned());
+            send_panic(channel as RawChannel, id, message.to_owned());
         }));
     });
 }
@@ -146,8 +165,8 @@ pub(crate) fn install_panic_hook() {
 /// Sends a `Panicked` reply with `write(2)` (`send` on Windows): the hook may run at any
 /// point of the serve loop, so it writes one whole frame of its own rather than use the
 /// loop's `Channel`.
-fn send_panic(channel: RawChannel, message: String) {
-    let Ok(frame) = channel::frame(&Reply::Panicked { message }) else {
+fn send_panic(channel: RawChannel, id: u64, message: String) {
+    let Ok(frame) = channel::frame(&Reply::Panicked { id, message }) else {
         return;
     };
     let _ = channel::write_raw(channel, &frame);
@@ -233,7 +252,7 @@ mod tests {
     fn a_panic_payload_that_panics_when_dropped_is_never_dropped() {
         let task = crate::task!(explode);
         let input = crate::worker::wire::encode(&1_u64).unwrap();
-        assert!(run(task.name(), input).is_none());
+        assert!(run(1, task.name(), input).is_none());
     }
 
     #[test]

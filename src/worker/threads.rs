@@ -34,12 +34,13 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 /// Refuses to fork, or warns once per process, when this process has other threads: any
 /// lock one of them holds at the fork stays locked in the worker. CPython 3.12 warns in
 /// the same spot ("This process is multi-threaded, use of fork() may lead to deadlocks
-/// in the child").
+/// in the child"). Returns the number of threads, where it is known.
 #[cfg(unix)]
-pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
+pub(crate) fn check_threads(policy: ThreadedFork) -> Result<Option<usize>, PoolError> {
     let server = bootstrap::current_process_name() == bootstrap::SERVER_NAME;
-    let threads = match (policy, thread_count()) {
-        (ThreadedFork::Allow, _) | (_, Some(0..=1)) => return Ok(()),
+    let counted = thread_count();
+    let threads = match (policy, counted) {
+        (ThreadedFork::Allow, _) | (_, Some(0..=1)) => return Ok(counted),
         // Without `/proc` the number is unknown: a program that refuses must not fork.
         (ThreadedFork::Refuse, None) => {
             return Err(PoolError::ThreadedFork {
@@ -47,7 +48,7 @@ pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
                 server,
             });
         }
-        (ThreadedFork::Warn, None) => return Ok(()),
+        (ThreadedFork::Warn, None) => return Ok(None),
         (_, Some(threads)) => threads,
     };
     if policy == ThreadedFork::Refuse {
@@ -70,7 +71,7 @@ pub(crate) fn check_threads(policy: ThreadedFork) -> Result<(), PoolError> {
         };
         unlocked_io::write_stderr(line.as_bytes());
     }
-    Ok(())
+    Ok(counted)
 }
 
 /// The number of threads of this process, as the kernel lists them; `None` where there

@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde::ser;
 
 use super::{
-    Error, MAX_DEPTH, NULL, SOME_OF_NULL_HEAD, TAG_NEGATIVE_BIG, TAG_POSITIVE_BIG,
+    Error, MAX_DEPTH, MAX_MESSAGE, NULL, SOME_OF_NULL_HEAD, TAG_NEGATIVE_BIG,
+    TAG_POSITIVE_BIG,
 };
 
 /// CBOR's major types, each the top three bits of an item's first byte.
@@ -69,6 +70,15 @@ impl Encoder {
         self.head(Major::Tag, tag);
         self.length(Major::Bytes, bytes.len() - first);
         self.out.extend_from_slice(&bytes[first..]);
+    }
+
+    /// Refuses a string or byte string that would take the message past
+    /// [`MAX_MESSAGE`], before a byte of it is copied.
+    fn room_for(&self, length: usize) -> Result<(), Error> {
+        match self.out.len().saturating_add(length) > MAX_MESSAGE {
+            true => Err(Error::too_large()),
+            false => Ok(()),
+        }
     }
 
     /// One level deeper, refused past the limit the reading side also keeps.
@@ -223,10 +233,12 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         Ok(())
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.room_for(v.len())?;
         self.text(v);
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        self.room_for(v.len())?;
         self.length(Major::Bytes, v.len());
         self.out.extend_from_slice(v);
         Ok(())

@@ -74,6 +74,10 @@ impl<'de> Deserialize<'de> for Bytes {
 /// Measured: 256 levels took between 512 and 600 KiB of stack in a debug build, and under
 /// 96 KiB in a release build; a Rust thread gets 2 MiB unless told otherwise.
 pub(crate) const MAX_DEPTH: usize = 256;
+
+/// The most one message may take, encoded: what the 4-byte length in front of a frame can
+/// say (4 GiB less one byte). A larger value is refused by the side that encodes it.
+pub(crate) const MAX_MESSAGE: usize = u32::MAX as usize;
 // ANCHOR_END: limits
 
 /// CBOR's null: `None`, `()` and unit structs.
@@ -93,6 +97,13 @@ const SOME_OF_NULL_HEAD: [u8; 3] =
 pub(crate) struct Error(String);
 
 impl Error {
+    fn too_large() -> Error {
+        Error(
+            "it takes more than 4 GiB encoded, the most one message can carry"
+                .to_owned(),
+        )
+    }
+
     fn too_deep() -> Error {
         Error(format!(
             "it nests more than {MAX_DEPTH} levels deep, this wire's limit"
@@ -127,7 +138,10 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 ) -> Result<Vec<u8>, Error> {
     let mut encoder = encode::Encoder::new(out);
     value.serialize(&mut encoder)?;
-    Ok(encoder.out)
+    match encoder.out.len() > MAX_MESSAGE {
+        true => Err(Error::too_large()),
+        false => Ok(encoder.out),
+    }
 }
 
 /// Reads one value, which must fill `bytes`.
