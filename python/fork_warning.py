@@ -49,7 +49,18 @@ def warnings_of(fork, show_all):
     return [w for w in caught if issubclass(w.category, DeprecationWarning) and "fork" in str(w.message)]
 
 
+def default_filters():
+    """The warning filters of a release build run without -W, -X dev or PYTHONWARNINGS,
+    as the warnings module documents them: what a program sees unless someone asked for
+    more (a debug build, -X dev and test runners such as pytest show every warning)."""
+    warnings.resetwarnings()
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__", append=True)
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+        warnings.filterwarnings("ignore", category=category, append=True)
+
+
 def main():
+    default_filters()
     say(f"CPython {platform.python_version()}, a second thread running")
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)

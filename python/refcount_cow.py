@@ -84,6 +84,6 @@ if __name__ == "__main__":
         if frozen:
             gc.freeze()
             say("gc.freeze(): the collector will leave them alone")
-        for name, work in (("reads every object", read_everything), ("runs gc.collect()", gc.collect)):
+        for name, work in (("reads every tuple", read_everything), ("runs gc.collect()", gc.collect)):
             copied = in_a_child(work)
             say(f"  a child that {name}: copied {copied:.0f} MiB, {share(copied, data)}")

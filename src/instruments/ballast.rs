@@ -119,7 +119,10 @@ impl Ballast {
     pub fn with_huge_pages(mib: usize) -> std::io::Result<Ballast> {
         fits(mib)?;
         Ok(Ballast {
-            memory: Memory::Mapped(mapping::Mapping::new(mib * MIB, mapping::Pages::Huge)?),
+            memory: Memory::Mapped(mapping::Mapping::new(
+                mib * MIB,
+                mapping::Pages::Huge,
+            )?),
         })
     }
 
