@@ -28,6 +28,20 @@ use nix::sys::signal::{
 
 extern "C" fn on_sigusr1(_: i32) {}
 
+/// Puts back the kernel's defaults that the program's own starter may have changed: a shell
+/// starts a program in the background with SIGINT and SIGQUIT ignored, and a parent may
+/// leave signals blocked. SIGPIPE stays as Rust's runtime set it, ignored. Called in the
+/// parent only (after `init()`), so that what a worker inherits is what the chapter sets.
+fn from_the_defaults() -> Result<(), Box<dyn std::error::Error>> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    let ignored = inspect::signal_dispositions(std::process::id())?.ignored;
+    for signal_number in ignored.into_iter().filter(|&s| s != Signal::SIGPIPE) {
+        // SAFETY: the default disposition installs no handler.
+        unsafe { signal(signal_number, SigHandler::SigDfl) }?;
+    }
+    Ok(())
+}
+
 // ANCHOR: set_up
 /// A handler for SIGUSR1, SIGUSR2 blocked, SIGHUP ignored.
 fn set_up_signals() -> nix::Result<()> {
@@ -118,6 +132,7 @@ fn main() -> ExitCode {
 }
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {
+    from_the_defaults()?;
     set_up_signals()?;
     say!("the parent catches SIGUSR1, blocks SIGUSR2 and ignores SIGHUP");
     report_self(())?;
