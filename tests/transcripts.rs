@@ -9,7 +9,9 @@
 //!
 //! Overwrite mode: `TRANSCRIPTS=overwrite cargo test --test transcripts` writes the
 //! output of fresh runs into the blocks instead of comparing, one program at a time, and
-//! copies the files each run wrote into the repository at the same relative paths.
+//! copies the files each run wrote into the chapter's directory (`src/`) at the same relative
+//! paths: the command a reader types writes its file where the reader runs it, and the
+//! book's copy lies beside the chapter that shows it.
 //! Transcripts are never typed by hand.
 
 mod common;
@@ -347,7 +349,12 @@ fn check(block: &Block, rewrites: Option<&SharedRewrites>) -> Result<(), Failed>
         }
         let mut rewrites = rewrites.lock().unwrap();
         rewrites.transcripts.push((block.clone(), fresh.fresh));
-        rewrites.files.extend(fresh.files);
+        let chapter_dir = block.file.parent().unwrap_or(Path::new("."));
+        let beside_the_chapter = fresh
+            .files
+            .into_iter()
+            .map(|(relative, bytes)| (chapter_dir.join(relative), bytes));
+        rewrites.files.extend(beside_the_chapter);
         return Ok(());
     }
     let whole = format!("{}\n{}", block.command_line, block.expected);
