@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import platform
 import sys
-import textwrap
 import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -75,9 +74,11 @@ def main():
             verdict = "warned" if caught else "no warning"
             say(f"  {what + ':':<26} {verdict}")
             for warning in caught[:1]:
-                text = f"{warning.category.__name__}: {warning.message}"
-                for line in textwrap.wrap(text, width=84):
-                    say(f"    {line}")
+                # In two lines, split after its first comma: a width would put the break
+                # elsewhere when the pid has another number of digits.
+                head, _, tail = f"{warning.category.__name__}: {warning.message}".partition(", ")
+                say(f"    {head},")
+                say(f"    {tail}")
     finally:
         stop.set()
         thread.join()
