@@ -45,7 +45,7 @@ mod start_method;
 mod worker;
 // ANCHOR_END: modules
 
-pub use pool::{DEFAULT_TIMEOUT, Pool, PoolBuilder};
+pub use pool::{DEFAULT_TIMEOUT, Handle, Pool, PoolBuilder, Results, Unordered};
 pub use start_method::StartMethod;
 #[cfg(unix)]
 pub use start_method::popen_forkserver::ForkServer;

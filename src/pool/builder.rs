@@ -14,6 +14,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Settings of a pool before its workers start. Made by [`Pool::builder`].
 #[must_use]
+#[derive(Debug)]
 pub struct PoolBuilder {
     pub(crate) method: StartMethod,
     pub(crate) workers: usize,
@@ -21,14 +22,23 @@ pub struct PoolBuilder {
     pub(crate) env_remove: Vec<String>,
     pub(crate) threaded_fork: ThreadedFork,
     pub(crate) timeout: Duration,
+    pub(crate) max_tasks_per_child: Option<usize>,
 }
 
 impl PoolBuilder {
-    /// How many workers to start (at least one; the default is one). A number this
-    /// machine cannot hold (more processes than it may run, more than one descriptor each
-    /// can be opened for) makes [`PoolBuilder::start`] fail with [`PoolError::Setting`].
+    /// How many workers to start; the default is one. Zero, or a number this machine
+    /// cannot hold (more processes than it may run, more than one descriptor each can be
+    /// opened for), makes [`PoolBuilder::start`] fail with [`PoolError::Setting`].
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.workers = workers;
+        self
+    }
+
+    /// Replaces a worker once it has run `tasks` inputs, as Python's
+    /// `max_tasks_per_child`: what a task leaks or leaves behind ends with its worker.
+    /// Zero is refused when the pool starts ([`PoolError::Setting`]).
+    pub fn max_tasks_per_child(mut self, tasks: usize) -> Self {
+        self.max_tasks_per_child = Some(tasks);
         self
     }
 
@@ -57,10 +67,11 @@ impl PoolBuilder {
     }
 
     // ANCHOR: timeout
-    /// How long the pool waits for a worker: to answer a request (a task, or the
-    /// initializer, with the worker's start-up if it has not said it is ready), and to
-    /// exit once its channel is closed. A worker that takes longer is killed, and the
-    /// pool fails with [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`]; zero
+    /// How long the pool waits for a worker: to run a task (unless the task says
+    /// otherwise, [`Task::timeout`](crate::Task::timeout)) or the initializer, with the worker's start-up if it
+    /// has not said it is ready, and to exit once its channel is closed. A worker that
+    /// takes longer is killed and replaced, and its input fails with
+    /// [`PoolError::TimedOut`]. The default is [`DEFAULT_TIMEOUT`]; zero
     /// is refused when the pool starts ([`PoolError::Setting`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         // A century is no limit, and `Instant` cannot count much further.
@@ -76,6 +87,11 @@ impl PoolBuilder {
 
     // ANCHOR: start
     /// Starts every worker and, if there is an initializer, waits until each has run it.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Setting`] for a setting it cannot hold; otherwise the first worker
+    /// that could not be started or initialised, and why. No worker is left running.
     pub fn start(self) -> Result<Pool, PoolError> {
         #[cfg(any(unix, windows))]
         return Pool::start(self);
@@ -88,6 +104,10 @@ impl PoolBuilder {
 
 impl Pool {
     /// Starts a pool of `workers` workers with no initializer.
+    ///
+    /// # Errors
+    ///
+    /// As [`PoolBuilder::start`].
     pub fn new(method: StartMethod, workers: usize) -> Result<Pool, PoolError> {
         Pool::builder(method).workers(workers).start()
     }
@@ -101,6 +121,7 @@ impl Pool {
             env_remove: Vec::new(),
             threaded_fork: ThreadedFork::default(),
             timeout: DEFAULT_TIMEOUT,
+            max_tasks_per_child: None,
         }
     }
 }

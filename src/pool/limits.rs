@@ -18,6 +18,18 @@ pub(super) fn check(settings: &PoolBuilder) -> Result<(), PoolError> {
                 .to_owned(),
         });
     }
+    if settings.workers == 0 {
+        return Err(PoolError::Setting {
+            setting: "workers(0)".to_owned(),
+            reason: "a pool with no worker runs nothing; ask for at least 1".to_owned(),
+        });
+    }
+    if settings.max_tasks_per_child == Some(0) {
+        return Err(PoolError::Setting {
+            setting: "max_tasks_per_child(0)".to_owned(),
+            reason: "a worker must run at least 1 task before it is replaced".to_owned(),
+        });
+    }
     let (most, why) = most_workers();
     if settings.workers > most {
         return Err(PoolError::Setting {

@@ -1,5 +1,6 @@
 //! The pool's end of one worker's channel.
 
+use std::collections::VecDeque;
 use std::io;
 
 use crate::worker::channel::{Bytes, Channel, Reply, Request};
@@ -12,19 +13,23 @@ use crate::worker::error::Stage;
 /// the link reads it in front of the first reply, and knows until then that whatever
 /// went wrong went wrong while the worker was starting.
 ///
-/// Each request carries a number, and the link knows which one it awaits: a reply to
-/// anything else (a process the task forked answering too) is [`Received::Unasked`].
+/// Each request carries a number, and the link knows which ones it awaits, in order: a
+/// message about anything else (a process the task forked answering too) is
+/// [`Received::Unasked`].
 pub(super) struct Link {
     pub(super) channel: Channel,
     pub(super) ready: bool,
-    /// The number of the request sent last, if its reply has not come yet.
-    awaited: Option<u64>,
+    /// The numbers of the requests sent and not yet answered, oldest first.
+    awaited: VecDeque<u64>,
     sent: u64,
 }
 
 /// What a link had to read.
 pub(super) enum Received {
+    /// The answer to the oldest request awaited.
     Reply(Reply),
+    /// A note on the oldest request awaited: its input at `item` is panicking.
+    Panicking { item: u32, message: String },
     /// Only the worker's `Ready`: its reply is still to come.
     Nothing,
     /// A message that answers no request the link awaits: a second `Ready`, or a reply
@@ -39,45 +44,50 @@ impl Link {
         Link {
             channel,
             ready,
-            awaited: None,
+            awaited: VecDeque::new(),
             sent: 0,
         }
     }
 
     /// The next request, numbered, and awaited from now on.
-    pub(super) fn request(&mut self, task: &str, input: Bytes) -> Request {
+    pub(super) fn request(&mut self, task: &str, inputs: Vec<Bytes>) -> Request {
         self.sent += 1;
-        self.awaited = Some(self.sent);
+        self.awaited.push_back(self.sent);
         Request::Run {
             id: self.sent,
             task: task.to_owned(),
-            input,
+            inputs,
         }
     }
 
+    /// Takes back the request numbered last, which could not be sent.
+    pub(super) fn unsend(&mut self) {
+        self.awaited.pop_back();
+        self.sent -= 1;
+    }
+
     pub(super) fn receive(&mut self) -> io::Result<Received> {
-        let message = match self.channel.receive()? {
+        let reply = match self.channel.receive()? {
             None => return Ok(Received::Closed),
             Some(Reply::Ready) if !self.ready => {
                 self.ready = true;
-                // A reply that came with it is read now; otherwise back to `poll`.
-                if !self.channel.has_buffered_input() {
-                    return Ok(Received::Nothing);
-                }
-                self.channel.receive()?
+                return Ok(Received::Nothing);
             }
-            Some(reply) => Some(reply),
+            Some(reply) => reply,
         };
-        let Some(reply) = message else {
-            return Ok(Received::Closed);
-        };
-        Ok(match reply.id() {
-            None => Received::Unasked("it said it was ready twice"),
-            Some(id) if Some(id) == self.awaited => {
-                self.awaited = None;
+        let oldest = self.awaited.front().copied();
+        Ok(match (reply.id(), reply) {
+            (None, _) => Received::Unasked("it said it was ready twice"),
+            (Some(id), _) if Some(id) != oldest => {
+                Received::Unasked("it sent a reply nobody asked for")
+            }
+            (_, Reply::Panicking { item, message, .. }) => {
+                Received::Panicking { item, message }
+            }
+            (_, reply) => {
+                self.awaited.pop_front();
                 Received::Reply(reply)
             }
-            Some(_) => Received::Unasked("it sent a reply nobody asked for"),
         })
     }
 

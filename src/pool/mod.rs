@@ -3,6 +3,8 @@
 
 mod builder;
 #[cfg(any(unix, windows))]
+mod calls;
+#[cfg(any(unix, windows))]
 mod limits;
 #[cfg(any(unix, windows))]
 mod link;
@@ -14,5 +16,7 @@ mod running;
 #[cfg(not(any(unix, windows)))]
 pub use crate::start_method::unsupported::Pool;
 pub use builder::{DEFAULT_TIMEOUT, PoolBuilder};
+#[cfg(any(unix, windows))]
+pub use calls::{Handle, Results, Unordered};
 #[cfg(any(unix, windows))]
 pub use running::Pool;

@@ -1,49 +1,72 @@
-//! A running pool, in the spirit of Python's `ProcessPoolExecutor`: it hands out tasks and
-//! watches its workers, whatever started them.
+//! A running pool, in the spirit of Python's `ProcessPoolExecutor`: a queue of jobs, the
+//! workers that run them, whatever started them, and what each job came to.
 //!
 //! The pool talks to every worker through its own socket and waits on all of them at
 //! once with `poll(2)` (`WSAPoll` on Windows), from the calling thread: it starts no
 //! thread of its own, so forking a worker never happens behind another thread's back.
-//! Every wait has an end: the pool's timeout.
+//! Every wait has an end: the job's timeout.
+//!
+//! A failure belongs to the inputs it touched. A task that panics fails its own input,
+//! and its worker serves on; a worker that dies, breaks the protocol or runs out of time
+//! fails the job it was running, gives back the jobs it had not begun, and is replaced.
+//! Only a worker that cannot be started (or initialised) again breaks the pool.
 
+mod shutdown;
+
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::PoolBuilder;
 use super::link::{Link, Received};
 use super::readiness::{self, Seen, Watched};
 use crate::start_method::{self, Popen, StartMethod, WorkerSpec};
-use crate::worker::channel::{self, Bytes, Reply};
-use crate::worker::error::{PoolError, Stage, WorkerExit};
-use crate::worker::task::{Initializer, Task};
-use crate::worker::wire;
+use crate::worker::channel::{self, Bytes, Outcome, Reply};
+use crate::worker::error::{PoolError, Stage};
+use crate::worker::task::Initializer;
 use crate::worker::{self, bootstrap};
 
 /// Numbers workers across all pools of this process, as Python's `_process_counter`
 /// does.
 static NEXT_WORKER_NUMBER: AtomicUsize = AtomicUsize::new(1);
 
-/// A fixed set of worker processes that run tasks and send the results back.
+/// How many jobs of one `map` a worker holds at once: the one it runs, and the next,
+/// already in its socket, so that it never waits for the parent between two.
+const PIPELINE_DEPTH: usize = 2;
+
+/// The call that starts a worker: its initializer.
+const INITIALIZER_CALL: u64 = 0;
+
+/// A fixed number of worker processes that run tasks and send the results back.
 ///
-/// All workers start in [`PoolBuilder::start`] and are reused for every task. Dropping
-/// the pool closes every worker's channel and waits for each worker to exit (or, while
-/// a panic unwinds, kills them); [`Pool::shutdown`] does the same and also reports a
-/// worker that did not exit cleanly.
+/// All workers start in [`PoolBuilder::start`] and are reused for every task; one that
+/// dies, times out or has run [`PoolBuilder::max_tasks_per_child`] tasks is replaced.
+/// Dropping the pool closes every worker's channel and waits for each worker to exit
+/// (or, while a panic unwinds, kills them); [`Pool::shutdown`] does the same and reports
+/// what failed.
 pub struct Pool {
-    settings: PoolBuilder,
+    pub(super) settings: PoolBuilder,
     workers: Vec<Worker>,
-    broken: bool,
+    /// Jobs not yet sent, oldest first.
+    queue: VecDeque<Job>,
+    /// What each call still waits for, and what it has received.
+    calls: HashMap<u64, Call>,
+    next_call: u64,
+    /// Why the pool runs nothing more, once it does not.
+    broken: Option<String>,
+    /// Failures no caller has heard of (a worker that died while idle), for `shutdown`.
+    unreported: Vec<PoolError>,
 }
 
 /// The pool's side of one worker.
 struct Worker {
-    name: String,
+    name: Arc<str>,
     process: Box<dyn Popen>,
     state: State,
+    /// Inputs it has run, for `max_tasks_per_child`.
+    served: usize,
 }
 
 // ANCHOR: state
@@ -51,16 +74,49 @@ struct Worker {
 enum State {
     /// Waiting for a request.
     Idle(Link),
-    /// Sent a request at `since`, and has not answered it yet.
+    /// Holds these jobs, oldest first: it has run the first since `since`, and has not
+    /// begun the others.
     Busy {
         link: Link,
-        stage: Stage,
+        held: VecDeque<Job>,
         since: Instant,
+        /// The input of the first job that is panicking, and its message.
+        panicking: Option<(u32, String)>,
     },
     /// Reaped: its channel is closed, and it is never waited for again.
     Gone,
 }
 // ANCHOR_END: state
+
+/// One request: a task on one input, or on a chunk of inputs of one call.
+pub(super) struct Job {
+    pub(super) call: u64,
+    pub(super) task: &'static str,
+    /// Where each input stands among its call's inputs, counted from 0.
+    pub(super) positions: Vec<usize>,
+    pub(super) inputs: Vec<Bytes>,
+    /// How long the worker may take over it.
+    pub(super) limit: Duration,
+    /// True if a worker may hold it behind another job of its call.
+    pub(super) pipelined: bool,
+}
+
+/// What one call (a `map`, a submitted task) is owed.
+#[derive(Default)]
+struct Call {
+    /// Inputs sent or queued, whose results have not come.
+    outstanding: usize,
+    /// Results as they came: the input's position, and its result.
+    finished: VecDeque<(usize, Result<Delivered, PoolError>)>,
+    /// The caller has gone: results are thrown away as they come.
+    abandoned: bool,
+}
+
+/// A result as it came from a worker, still encoded.
+pub(super) struct Delivered {
+    pub(super) output: Bytes,
+    pub(super) worker: Arc<str>,
+}
 
 impl State {
     fn link(&self) -> Option<&Link> {
@@ -68,10 +124,6 @@ impl State {
             State::Idle(link) | State::Busy { link, .. } => Some(link),
             State::Gone => None,
         }
-    }
-
-    fn is_busy(&self) -> bool {
-        matches!(self, State::Busy { .. })
     }
 }
 
@@ -85,21 +137,24 @@ impl Pool {
         super::limits::check(&settings)?;
         worker::install_panic_hook();
         let workers = settings.workers;
-        let initializer = settings.initializer;
         let mut pool = Pool {
             settings,
             workers: Vec::with_capacity(workers),
-            broken: false,
+            queue: VecDeque::new(),
+            calls: HashMap::new(),
+            next_call: INITIALIZER_CALL + 1,
+            broken: None,
+            unreported: Vec::new(),
         };
         for _ in 0..workers {
-            if let Err(error) = pool.launch_worker() {
+            if let Err(error) = pool.launch_worker(None) {
                 return Err(pool.break_down(error));
             }
         }
-        if let Some(initializer) = initializer
-            && let Err(error) = pool.initialize(initializer)
-        {
-            return Err(pool.break_down(error));
+        // Workers initialise side by side; a failure is reported for the first worker,
+        // by number, that failed.
+        while pool.workers.iter().any(|w| matches!(w.state, State::Busy { .. })) {
+            pool.step(None)?;
         }
         Ok(pool)
     }
@@ -109,50 +164,667 @@ impl Pool {
         self.settings.method
     }
 
-    /// The process ids of the workers, in the order they were started.
+    /// The process ids of the workers, in the order of their places in the pool (a
+    /// replaced worker's place holds its replacement).
     pub fn worker_pids(&self) -> Vec<u32> {
         self.workers.iter().map(|w| w.process.pid()).collect()
     }
 
-    // ANCHOR: map
-    /// Runs `task` on every input, spread over the workers, and returns the results in
-    /// the order of the inputs.
+    /// Closes every worker's channel, waits for each worker to exit, and reports what
+    /// failed: the first worker that did not exit with code 0 or within the timeout, or
+    /// else a failure no call reported (a worker that died while idle), or else the
+    /// failure that broke the pool.
     ///
-    /// A worker that dies, panics, cannot run the task or does not answer within the
-    /// pool's timeout makes `map` return an error naming that worker and the cause; the
-    /// pool then stops and reaps every worker and is broken.
-    pub fn map<I, O>(
-        &mut self,
-        task: Task<I, O>,
-        inputs: impl IntoIterator<Item = I>,
-    ) -> Result<Vec<O>, PoolError>
-    where
-        I: Serialize,
-        O: DeserializeOwned,
-    {
-        if self.broken {
-            return Err(PoolError::Broken);
-        }
-        // Broken until `map` ends well: a panic on the way (an input's `Serialize`, say)
-        // leaves workers whose replies nobody will read.
-        self.broken = true;
-        match self.run_all(task, inputs) {
-            Ok(results) => {
-                self.broken = false;
-                Ok(results)
-            }
-            Err(error) => Err(self.break_down(error)),
-        }
-    }
-    // ANCHOR_END: map
-
-    /// Closes every worker's channel, waits for each worker to exit, and reports the
-    /// first worker that did not exit with code 0, or did not exit within the timeout.
+    /// # Errors
+    ///
+    /// That failure, if there was one.
     pub fn shutdown(mut self) -> Result<(), PoolError> {
-        self.close_and_reap()
+        let closing = self.close_and_reap();
+        let unreported = std::mem::take(&mut self.unreported).into_iter().next();
+        match (closing, unreported, self.broken.take()) {
+            (Err(error), _, _) | (Ok(()), Some(error), _) => Err(error),
+            (Ok(()), None, Some(cause)) => Err(PoolError::Broken { cause }),
+            (Ok(()), None, None) => Ok(()),
+        }
     }
 
-    fn launch_worker(&mut self) -> Result<(), PoolError> {
+    // Calls: what the typed methods (`calls.rs`) build on.
+
+    /// Opens a call for these jobs, queued in order.
+    pub(super) fn open_call(&mut self, jobs: impl FnOnce(u64) -> Vec<Job>) -> u64 {
+        let id = self.next_call;
+        self.next_call += 1;
+        let jobs = jobs(id);
+        let call = self.calls.entry(id).or_default();
+        for job in jobs {
+            call.outstanding += job.positions.len();
+            self.queue.push_back(job);
+        }
+        id
+    }
+
+    /// A failure of one input, known before anything was sent (it did not encode).
+    pub(super) fn fail_at_once(&mut self, call: u64, position: usize, error: PoolError) {
+        self.calls
+            .entry(call)
+            .or_default()
+            .finished
+            .push_back((position, Err(error)));
+    }
+
+    /// The next result of `call`, as it comes; waits until `until` at most (or as long
+    /// as a job takes, without one). `None` when the call has nothing more to come, or
+    /// nothing came in time.
+    pub(super) fn next_of(
+        &mut self,
+        call: u64,
+        until: Option<Instant>,
+    ) -> Option<(usize, Result<Delivered, PoolError>)> {
+        loop {
+            if self.broken.is_some() {
+                self.fail_everything();
+            }
+            let entry = self.calls.get_mut(&call)?;
+            if let Some(result) = entry.finished.pop_front() {
+                return Some(result);
+            }
+            if entry.outstanding == 0 {
+                self.calls.remove(&call);
+                return None;
+            }
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return None;
+            }
+            // A failure that breaks the pool fails every input still owed, each with
+            // the cause: they are the results this loop goes on to return.
+            let _ = self.step(until);
+        }
+    }
+
+    /// Whether `call` is still owed anything, or holds a result not yet taken.
+    pub(super) fn is_open(&self, call: u64) -> bool {
+        self.calls.contains_key(&call)
+    }
+
+    /// The caller has gone: its queued jobs are dropped, and the results of the ones
+    /// running are thrown away as they come.
+    pub(super) fn abandon(&mut self, call: u64) {
+        self.queue.retain(|job| job.call != call);
+        let held = self.held_inputs(call);
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        entry.finished.clear();
+        entry.abandoned = true;
+        entry.outstanding = held;
+        if entry.outstanding == 0 {
+            self.calls.remove(&call);
+        }
+    }
+
+    /// Stops the jobs of `call`: queued ones are dropped, and a worker running one is
+    /// killed and replaced. Each input stopped fails with `Killed`. False if the call
+    /// had nothing left to stop.
+    pub(super) fn kill_call(&mut self, call: u64) -> bool {
+        let mut stopped = false;
+        let queued: VecDeque<Job> = {
+            let (mine, others) = std::mem::take(&mut self.queue)
+                .into_iter()
+                .partition(|job| job.call == call);
+            self.queue = others;
+            mine
+        };
+        for job in queued {
+            stopped = true;
+            self.fail_job(job, None, |stage| PoolError::Killed { stage });
+        }
+        let running: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| match &self.workers[i].state {
+                State::Busy { held, .. } => held.front().is_some_and(|j| j.call == call),
+                _ => false,
+            })
+            .collect();
+        for index in running {
+            stopped = true;
+            let _ = self.workers[index].process.kill();
+            if let Err(error) = self.lose_worker(index, |_, stage| PoolError::Killed { stage })
+            {
+                self.break_down(error);
+                self.fail_everything();
+            }
+        }
+        stopped
+    }
+
+    /// Whether the pool still runs tasks: `Err(Broken)` once a worker could not be
+    /// replaced.
+    pub(super) fn check_running(&mut self) -> Result<(), PoolError> {
+        match &self.broken {
+            Some(cause) => Err(PoolError::Broken {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn held_inputs(&self, call: u64) -> usize {
+        self.workers
+            .iter()
+            .filter_map(|w| match &w.state {
+                State::Busy { held, .. } => Some(held),
+                _ => None,
+            })
+            .flatten()
+            .filter(|job| job.call == call)
+            .map(|job| job.positions.len())
+            .sum()
+    }
+
+    // The engine.
+
+    /// Sends what can be sent, then waits, until `until` at most, for one round of
+    /// replies, ends and timeouts, and deals with them. An error is a failure that breaks
+    /// the pool.
+    fn step(&mut self, until: Option<Instant>) -> Result<(), PoolError> {
+        match self.turn(until) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let error = self.break_down(error);
+                self.fail_everything();
+                Err(error)
+            }
+        }
+    }
+
+    fn turn(&mut self, until: Option<Instant>) -> Result<(), PoolError> {
+        self.dispatch()?;
+        let live: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].state.link().is_some())
+            .collect();
+        let due = live
+            .iter()
+            .filter_map(|&i| self.due(i))
+            .chain(until)
+            .min();
+        let Some(deadline) = due else {
+            if self.queue.is_empty() {
+                return Ok(()); // nothing runs, and nobody waits
+            }
+            return Err(PoolError::Broken {
+                cause: "no worker can take the jobs queued".to_owned(),
+            });
+        };
+        let buffered: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&i| self.workers[i].state.link().is_some_and(|l| l.channel.has_buffered_input()))
+            .collect();
+        let seen = match buffered.is_empty() {
+            false => live
+                .iter()
+                .map(|i| match buffered.contains(i) {
+                    true => Seen::Readable,
+                    false => Seen::Nothing,
+                })
+                .collect(),
+            true => {
+                let watched: Vec<Watched<'_>> =
+                    live.iter().map(|&index| self.watched(index)).collect();
+                match readiness::wait(&watched, deadline) {
+                    Ok(seen) => seen,
+                    // A signal came first: only the deadline ends the wait.
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {
+                        vec![Seen::Nothing; live.len()]
+                    }
+                    Err(source) => {
+                        return Err(PoolError::Channel {
+                            worker: "(all workers)".to_owned(),
+                            stage: Stage::Idle,
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        for (&index, seen) in live.iter().zip(seen) {
+            match seen {
+                Seen::Readable => self.read_from(index)?,
+                Seen::Ended => self.worker_ended(index)?,
+                Seen::Nothing => {}
+            }
+            if self.due(index).is_some_and(|due| Instant::now() >= due) {
+                let _ = self.workers[index].process.kill();
+                self.lose_worker(index, |worker, stage| PoolError::TimedOut {
+                    worker,
+                    stage,
+                    waited: Duration::ZERO,
+                })?;
+            }
+        }
+        self.retire_spent()
+    }
+
+    /// When the job a worker runs runs out of time; `None` for an idle worker.
+    fn due(&self, index: usize) -> Option<Instant> {
+        match &self.workers[index].state {
+            State::Busy { held, since, .. } => Some(*since + held.front()?.limit),
+            _ => None,
+        }
+    }
+
+    /// Gives queued jobs to workers: an idle one takes the oldest job; a busy one takes
+    /// the next as well if both are of one `map`.
+    fn dispatch(&mut self) -> Result<(), PoolError> {
+        while let Some(job) = self.queue.front() {
+            let Some(index) = self.place_for(job) else {
+                return Ok(());
+            };
+            let job = self.queue.pop_front().expect("a job was there");
+            self.send(index, job)?;
+        }
+        Ok(())
+    }
+
+    fn place_for(&self, job: &Job) -> Option<usize> {
+        let budget = self.settings.max_tasks_per_child;
+        let fits = |w: &Worker, held: usize| {
+            budget.is_none_or(|most| w.served + held < most)
+        };
+        let idle = self
+            .workers
+            .iter()
+            .position(|w| matches!(w.state, State::Idle(_)) && fits(w, 0));
+        if idle.is_some() || !job.pipelined {
+            return idle;
+        }
+        self.workers.iter().position(|w| match &w.state {
+            State::Busy { held, .. } => {
+                held.len() < PIPELINE_DEPTH
+                    && held.iter().all(|h| h.call == job.call && h.pipelined)
+                    && fits(w, held.iter().map(|h| h.positions.len()).sum())
+            }
+            _ => false,
+        })
+    }
+
+    fn send(&mut self, index: usize, job: Job) -> Result<(), PoolError> {
+        let worker = &mut self.workers[index];
+        let (mut link, mut held, since, panicking) =
+            match std::mem::replace(&mut worker.state, State::Gone) {
+                State::Idle(link) => (link, VecDeque::new(), Instant::now(), None),
+                State::Busy {
+                    link,
+                    held,
+                    since,
+                    panicking,
+                } => (link, held, since, panicking),
+                State::Gone => unreachable!("jobs go to live workers only"),
+            };
+        let request = link.request(job.task, job.inputs);
+        let sent = link.channel.send(&request);
+        let channel::Request::Run { inputs, .. } = request;
+        let job = Job { inputs, ..job };
+        let refused = match sent {
+            // Too large for a frame: nothing was sent.
+            Err(error) if error.kind() == ErrorKind::InvalidInput => {
+                link.unsend();
+                Some((job, error.to_string()))
+            }
+            // Sent, or the worker is gone: what it holds is dealt with as it ends.
+            _ => {
+                held.push_back(job);
+                None
+            }
+        };
+        worker.state = match held.is_empty() {
+            true => State::Idle(link),
+            false => State::Busy {
+                link,
+                held,
+                since,
+                panicking,
+            },
+        };
+        if let Some((job, reason)) = refused {
+            if job.call == INITIALIZER_CALL {
+                return Err(PoolError::Encode {
+                    stage: self.initializer_stage(),
+                    reason,
+                });
+            }
+            self.fail_job(job, None, |stage| PoolError::Encode {
+                stage,
+                reason: reason.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads every message a worker has sent.
+    fn read_from(&mut self, index: usize) -> Result<(), PoolError> {
+        loop {
+            let Some(link) = self.link_mut(index) else {
+                return Ok(());
+            };
+            let received = link.receive();
+            match received {
+                Ok(Received::Nothing) => {}
+                Ok(Received::Reply(reply)) => self.answered(index, reply)?,
+                Ok(Received::Panicking { item, message }) => {
+                    if let State::Busy { panicking, .. } = &mut self.workers[index].state {
+                        *panicking = Some((item, message));
+                    }
+                }
+                Ok(Received::Unasked(what)) => {
+                    let _ = self.workers[index].process.kill();
+                    return self.lose_worker(index, |worker, stage| PoolError::Protocol {
+                        worker,
+                        stage,
+                        what,
+                    });
+                }
+                Ok(Received::Closed) => return self.worker_ended(index),
+                Err(error) => match error.kind() {
+                    ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {
+                        return self.worker_ended(index);
+                    }
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+                        let _ = self.workers[index].process.kill();
+                        return self.lose_worker(index, |worker, stage| {
+                            PoolError::TimedOut {
+                                worker,
+                                stage,
+                                waited: Duration::ZERO,
+                            }
+                        });
+                    }
+                    _ => {
+                        let _ = self.workers[index].process.kill();
+                        let source = Arc::new(error);
+                        return self.lose_worker(index, |worker, stage| {
+                            PoolError::Channel {
+                                worker,
+                                stage,
+                                source: io::Error::new(source.kind(), source.to_string()),
+                            }
+                        });
+                    }
+                },
+            }
+            let more = self
+                .workers[index]
+                .state
+                .link()
+                .is_some_and(|l| l.channel.has_buffered_input());
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn link_mut(&mut self, index: usize) -> Option<&mut Link> {
+        match &mut self.workers[index].state {
+            State::Idle(link) | State::Busy { link, .. } => Some(link),
+            State::Gone => None,
+        }
+    }
+
+    /// The reply to the oldest job a worker holds.
+    fn answered(&mut self, index: usize, reply: Reply) -> Result<(), PoolError> {
+        let worker = &mut self.workers[index];
+        let State::Busy { held, since, panicking, .. } = &mut worker.state else {
+            unreachable!("a reply comes only to a job held")
+        };
+        let job = held.pop_front().expect("the link awaited it");
+        *since = Instant::now();
+        *panicking = None;
+        if held.is_empty()
+            && let State::Busy { link, .. } = std::mem::replace(&mut worker.state, State::Gone)
+        {
+            worker.state = State::Idle(link);
+        }
+        worker.served += job.positions.len();
+        let name = Arc::clone(&worker.name);
+        if job.call == INITIALIZER_CALL {
+            return self.initialized(index, reply);
+        }
+        let outcomes = match reply {
+            Reply::Done { outcomes, .. } if outcomes.len() == job.positions.len() => outcomes,
+            Reply::Refused { reason, .. } => {
+                let worker = name.to_string();
+                self.fail_job(job, None, |stage| PoolError::Refused {
+                    worker: worker.clone(),
+                    stage,
+                    reason: reason.clone(),
+                });
+                return Ok(());
+            }
+            _ => {
+                let _ = self.workers[index].process.kill();
+                let worker = name.to_string();
+                self.fail_job(job, None, |stage| PoolError::Protocol {
+                    worker: worker.clone(),
+                    stage,
+                    what: "it answered with the wrong number of results",
+                });
+                return self.lose_worker(index, |_, _| PoolError::Broken {
+                    cause: String::new(),
+                });
+            }
+        };
+        let Some(call) = self.calls.get_mut(&job.call) else {
+            return Ok(());
+        };
+        call.outstanding -= job.positions.len();
+        if call.abandoned {
+            if call.outstanding == 0 {
+                self.calls.remove(&job.call);
+            }
+            return Ok(());
+        }
+        for (&position, outcome) in job.positions.iter().zip(outcomes) {
+            let stage = task_stage(job.task, position);
+            let result = match outcome {
+                Outcome::Value(output) => Ok(Delivered {
+                    output,
+                    worker: Arc::clone(&name),
+                }),
+                Outcome::Panicked(message) => Err(PoolError::Panicked {
+                    worker: name.to_string(),
+                    stage,
+                    message,
+                }),
+                Outcome::Failed(reason) => Err(PoolError::Refused {
+                    worker: name.to_string(),
+                    stage,
+                    reason,
+                }),
+            };
+            call.finished.push_back((position, result));
+        }
+        Ok(())
+    }
+
+    /// A worker's answer to its initializer: a failure breaks the pool, which cannot
+    /// start a worker that can serve.
+    fn initialized(&mut self, index: usize, reply: Reply) -> Result<(), PoolError> {
+        let worker = self.workers[index].name.to_string();
+        let message = match reply {
+            Reply::Done { mut outcomes, .. } if outcomes.len() == 1 => {
+                match outcomes.pop().expect("one outcome") {
+                    Outcome::Value(output) => {
+                        match crate::worker::wire::decode::<Result<(), String>>(&output) {
+                            Ok(Ok(())) => return Ok(()),
+                            Ok(Err(message)) => message,
+                            Err(reason) => reason,
+                        }
+                    }
+                    Outcome::Panicked(message) => {
+                        let stage = self.initializer_stage();
+                        return Err(PoolError::Panicked {
+                            worker,
+                            stage,
+                            message,
+                        });
+                    }
+                    Outcome::Failed(reason) => reason,
+                }
+            }
+            Reply::Refused { reason, .. } => {
+                let stage = self.initializer_stage();
+                return Err(PoolError::Refused {
+                    worker,
+                    stage,
+                    reason,
+                });
+            }
+            _ => "it answered with the wrong number of results".to_owned(),
+        };
+        Err(PoolError::InitializerFailed { worker, message })
+    }
+
+    fn initializer_stage(&self) -> Stage {
+        Stage::Initializer {
+            name: self.settings.initializer.map_or("", |i| i.name()),
+        }
+    }
+
+    /// A worker whose channel reached end-of-file, or whose exit was seen.
+    fn worker_ended(&mut self, index: usize) -> Result<(), PoolError> {
+        let limit = self.settings.timeout;
+        let exit = self.workers[index].process.wait_within(limit);
+        match exit {
+            Ok(Some(exit)) => {
+                self.lose_worker(index, |worker, stage| PoolError::Died { worker, stage, exit })
+            }
+            Ok(None) => {
+                let _ = self.workers[index].process.kill();
+                self.lose_worker(index, |worker, stage| PoolError::TimedOut {
+                    worker,
+                    stage,
+                    waited: limit,
+                })
+            }
+            Err(source) => {
+                let source = Arc::new(source);
+                self.lose_worker(index, |worker, stage| PoolError::Channel {
+                    worker,
+                    stage,
+                    source: io::Error::new(source.kind(), source.to_string()),
+                })
+            }
+        }
+    }
+
+    // ANCHOR: lose_worker
+    /// A worker that is gone or killed: the job it was running fails with `error`, the
+    /// jobs it had not begun go back to the front of the queue, and a new worker takes
+    /// its place. One that never started to serve is not replaced: the next would fail
+    /// the same way, so the pool breaks.
+    fn lose_worker(
+        &mut self,
+        index: usize,
+        error: impl Fn(String, Stage) -> PoolError,
+    ) -> Result<(), PoolError> {
+        let worker = &mut self.workers[index];
+        let name = worker.name.to_string();
+        let state = std::mem::replace(&mut worker.state, State::Gone);
+        // Killed or ended: reaped now, so that no zombie is left.
+        let _ = worker.process.try_wait().and_then(|done| match done {
+            Some(_) => Ok(()),
+            None => worker.process.wait().map(drop),
+        });
+        let (link, held, panicking) = match state {
+            State::Idle(link) => (link, VecDeque::new(), None),
+            State::Busy { link, held, panicking, .. } => (link, held, panicking),
+            State::Gone => return Ok(()),
+        };
+        if !link.ready {
+            return Err(error(name, Stage::Starting));
+        }
+        let mut held = held.into_iter();
+        match held.next() {
+            Some(job) if job.call == INITIALIZER_CALL => {
+                return Err(error(name, self.initializer_stage()));
+            }
+            Some(job) => {
+                let limit = job.limit;
+                let failed = |stage: Stage| match error(name.clone(), stage) {
+                    PoolError::TimedOut { worker, stage, .. } => PoolError::TimedOut {
+                        worker,
+                        stage,
+                        waited: limit,
+                    },
+                    other => other,
+                };
+                self.fail_job(job, panicking.map(|(item, m)| (item, m, name.clone())), failed);
+            }
+            None => self.unreported.push(error(name, Stage::Idle)),
+        }
+        for job in held.rev() {
+            self.queue.push_front(job);
+        }
+        self.launch_worker(Some(index))
+    }
+    // ANCHOR_END: lose_worker
+
+    /// Fails every input of `job`; the one that was panicking, with its message.
+    fn fail_job(
+        &mut self,
+        job: Job,
+        panicking: Option<(u32, String, String)>,
+        error: impl Fn(Stage) -> PoolError,
+    ) {
+        let Some(call) = self.calls.get_mut(&job.call) else {
+            return;
+        };
+        call.outstanding -= job.positions.len();
+        if call.abandoned {
+            if call.outstanding == 0 {
+                self.calls.remove(&job.call);
+            }
+            return;
+        }
+        for (item, &position) in job.positions.iter().enumerate() {
+            let stage = task_stage(job.task, position);
+            let failure = match &panicking {
+                Some((at, message, worker)) if *at as usize == item => PoolError::Panicked {
+                    worker: worker.clone(),
+                    stage,
+                    message: message.clone(),
+                },
+                _ => error(stage),
+            };
+            call.finished.push_back((position, Err(failure)));
+        }
+    }
+
+    /// Workers that have run their `max_tasks_per_child` and hold nothing: closed,
+    /// reaped, and replaced.
+    fn retire_spent(&mut self) -> Result<(), PoolError> {
+        let Some(most) = self.settings.max_tasks_per_child else {
+            return Ok(());
+        };
+        for index in 0..self.workers.len() {
+            let worker = &self.workers[index];
+            if worker.served < most || !matches!(worker.state, State::Idle(_)) {
+                continue;
+            }
+            let deadline = Instant::now() + self.settings.timeout;
+            if let Some(link) = worker.state.link() {
+                link.channel.close_for_writing();
+            }
+            if let Err(error) = self.reap_leaving(index, deadline) {
+                self.unreported.push(error);
+            }
+            self.launch_worker(Some(index))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a worker, in place `replacing` or at the end; with an initializer, the
+    /// worker holds it as its first job.
+    fn launch_worker(&mut self, replacing: Option<usize>) -> Result<(), PoolError> {
         let number = NEXT_WORKER_NUMBER.fetch_add(1, Ordering::Relaxed);
         let name = format!("{}-{number}", self.settings.method.process_kind());
         let spec = WorkerSpec {
@@ -167,168 +839,42 @@ impl Pool {
         // end-of-file on `channel` as soon as the worker is gone.
         let process = start_method::launch(self.settings.method, &spec, worker_end)?;
         let ready = !process.announces_readiness();
-        self.workers.push(Worker {
-            name,
+        let worker = Worker {
+            name: name.into(),
             process,
             state: State::Idle(Link::new(channel, ready)),
-        });
-        Ok(())
-    }
-
-    /// Has every worker run the initializer, and waits for the results in order: workers
-    /// initialise side by side, and a failure is reported for the first worker, by
-    /// number, that failed.
-    fn initialize(&mut self, initializer: Initializer) -> Result<(), PoolError> {
-        let stage = Stage::Initializer {
-            name: initializer.name(),
+            served: 0,
         };
-        for index in 0..self.workers.len() {
-            let name = format!("{}()", initializer.name());
-            self.send(index, &name, Bytes::default(), stage.clone())?;
-        }
-        for index in 0..self.workers.len() {
-            let (stage, output) = self.wait_for(index)?;
-            let outcome: Result<(), String> = self.decode(index, stage, output)?;
-            if let Err(message) = outcome {
-                let worker = self.workers[index].name.clone();
-                return Err(PoolError::InitializerFailed { worker, message });
+        let index = match replacing {
+            Some(index) => {
+                self.workers[index] = worker;
+                index
             }
+            None => {
+                self.workers.push(worker);
+                self.workers.len() - 1
+            }
+        };
+        if let Some(initializer) = self.settings.initializer {
+            self.send(index, initializer_job(initializer, self.settings.timeout))?;
         }
         Ok(())
     }
 
-    fn run_all<I, O>(
-        &mut self,
-        task: Task<I, O>,
-        inputs: impl IntoIterator<Item = I>,
-    ) -> Result<Vec<O>, PoolError>
-    where
-        I: Serialize,
-        O: DeserializeOwned,
-    {
-        let mut pending = inputs.into_iter().enumerate().peekable();
-        let mut results: Vec<Option<O>> = Vec::new();
-        loop {
-            // Give an input to every idle worker.
-            for index in 0..self.workers.len() {
-                if !matches!(self.workers[index].state, State::Idle(_)) {
-                    continue;
-                }
-                let Some((position, input)) = pending.next() else {
-                    break;
-                };
-                results.push(None);
-                let stage = Stage::Task {
-                    name: task.name(),
-                    input: position + 1,
-                };
-                let input =
-                    wire::encode(&input).map_err(|reason| PoolError::Encode {
-                        stage: stage.clone(),
-                        reason,
-                    })?;
-                self.send(index, task.name(), input, stage)?;
-            }
-            let busy = self.busy();
-            if busy.is_empty() {
-                break;
-            }
-            let (index, stage, output) = self.next_reply(&busy)?;
-            let Stage::Task { input, .. } = stage else {
-                unreachable!("map sends tasks only")
-            };
-            results[input - 1] = Some(self.decode(index, stage, output)?);
-        }
-        Ok(results.into_iter().flatten().collect())
-    }
-
-    fn busy(&self) -> Vec<usize> {
-        (0..self.workers.len())
-            .filter(|&i| self.workers[i].state.is_busy())
-            .collect()
-    }
-
-    fn send(
-        &mut self,
-        index: usize,
-        task: &str,
-        input: Bytes,
-        stage: Stage,
-    ) -> Result<(), PoolError> {
-        self.check_idle(index)?;
-        let worker = &mut self.workers[index];
-        let State::Idle(mut link) = std::mem::replace(&mut worker.state, State::Gone)
-        else {
-            unreachable!("requests go to idle workers only")
+    /// The pool broke: every input still owed to a call fails.
+    fn fail_everything(&mut self) {
+        let cause = self.broken.clone().unwrap_or_default();
+        let broken = || PoolError::Broken {
+            cause: cause.clone(),
         };
-        let request = link.request(task, input);
-        let sent = link.channel.send(&request);
-        // A worker that cannot be sent a request was gone before it had it.
-        let failed_stage = link.stage(Stage::Idle);
-        worker.state = State::Busy {
-            link,
-            stage: stage.clone(),
-            since: Instant::now(),
-        };
-        match sent {
-            Ok(()) => Ok(()),
-            // Too large for a frame: nothing was sent.
-            Err(e) if e.kind() == ErrorKind::InvalidInput => Err(PoolError::Encode {
-                stage,
-                reason: e.to_string(),
-            }),
-            Err(e) => Err(self.channel_failed(index, failed_stage, e)),
-        }
-    }
-
-    /// Before a request: an idle worker has nothing to say. What its channel holds (an
-    /// end-of-file, a reply nobody asked for) or its exit is reported now, never taken
-    /// for the answer to the request about to be sent.
-    fn check_idle(&mut self, index: usize) -> Result<(), PoolError> {
-        loop {
-            let State::Idle(link) = &self.workers[index].state else {
-                unreachable!("only idle workers are checked")
-            };
-            let stage = link.stage(Stage::Idle);
-            let seen = match link.channel.has_buffered_input() {
-                true => Ok(vec![Seen::Readable]),
-                false => readiness::wait(&[self.watched(index)], Instant::now()),
-            };
-            match seen.map(|seen| seen[0]) {
-                Ok(Seen::Nothing) => return Ok(()),
-                Ok(Seen::Ended) => return Err(self.died(index, stage)),
-                Ok(Seen::Readable) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.channel_failed(index, stage, e)),
+        let mut jobs: Vec<Job> = self.queue.drain(..).collect();
+        for worker in &mut self.workers {
+            if let State::Busy { held, .. } = &mut worker.state {
+                jobs.extend(held.drain(..));
             }
-            let State::Idle(link) = &mut self.workers[index].state else {
-                unreachable!("only idle workers are checked")
-            };
-            let received = link.receive();
-            let stage = link.stage(Stage::Idle);
-            let what = match received {
-                Ok(Received::Nothing) => continue, // a spawned worker's `Ready`
-                Ok(Received::Closed) => return Err(self.died(index, stage)),
-                Ok(Received::Unasked(what)) => what,
-                Ok(Received::Reply(_)) => "it sent a reply nobody asked for",
-                Err(e) => return Err(self.channel_failed(index, stage, e)),
-            };
-            return Err(self.protocol_broken(index, stage, what));
         }
-    }
-
-    /// The error for a worker that sent what was not asked for. It is not believed again:
-    /// it is killed and reaped with the others as the pool breaks down.
-    fn protocol_broken(
-        &self,
-        index: usize,
-        stage: Stage,
-        what: &'static str,
-    ) -> PoolError {
-        PoolError::Protocol {
-            worker: self.workers[index].name.clone(),
-            stage,
-            what,
+        for job in jobs {
+            self.fail_job(job, None, |_| broken());
         }
     }
 
@@ -343,226 +889,10 @@ impl Pool {
         }
     }
 
-    // ANCHOR: next_reply
-    /// Waits until one of the `busy` workers replies, ends or runs out of time, and
-    /// returns its index, what it was doing, and the output of its reply.
-    fn next_reply(
-        &mut self,
-        busy: &[usize],
-    ) -> Result<(usize, Stage, Bytes), PoolError> {
-        loop {
-            let index = self.next_readable(busy)?;
-            if let Some((stage, output)) = self.receive_from(index)? {
-                return Ok((index, stage, output));
-            }
-        }
-    }
-    // ANCHOR_END: next_reply
-
-    /// Waits for the reply of one busy worker.
-    fn wait_for(&mut self, index: usize) -> Result<(Stage, Bytes), PoolError> {
-        let (_, stage, output) = self.next_reply(&[index])?;
-        Ok((stage, output))
-    }
-
-    /// Receives the reply of a busy worker that has something to read. `None` when that
-    /// was only its `Ready`.
-    fn receive_from(
-        &mut self,
-        index: usize,
-    ) -> Result<Option<(Stage, Bytes)>, PoolError> {
-        let worker = &mut self.workers[index];
-        let State::Busy { link, stage, .. } = &mut worker.state else {
-            unreachable!("only busy workers are read from")
-        };
-        let received = link.receive();
-        let stage = link.stage(stage.clone());
-        let worker = worker.name.clone();
-        match received {
-            Ok(Received::Nothing) => Ok(None),
-            Ok(Received::Reply(Reply::Done { output, .. })) => {
-                let state = &mut self.workers[index].state;
-                if let State::Busy { link, .. } = std::mem::replace(state, State::Gone)
-                {
-                    *state = State::Idle(link);
-                }
-                Ok(Some((stage, output)))
-            }
-            Ok(Received::Reply(Reply::Panicked { message, .. })) => {
-                Err(PoolError::Panicked {
-                    worker,
-                    stage,
-                    message,
-                })
-            }
-            Ok(Received::Reply(Reply::Refused { reason, .. })) => {
-                Err(PoolError::Refused {
-                    worker,
-                    stage,
-                    reason,
-                })
-            }
-            Ok(Received::Reply(Reply::Ready)) => {
-                unreachable!("`Ready` answers nothing")
-            }
-            Ok(Received::Unasked(what)) => {
-                Err(self.protocol_broken(index, stage, what))
-            }
-            // The worker's only copy of its end is gone, so is the worker.
-            Ok(Received::Closed) => Err(self.died(index, stage)),
-            Err(e) => Err(self.channel_failed(index, stage, e)),
-        }
-    }
-
-    /// The error for a channel that failed: a worker that is gone (it reset the
-    /// connection, or left a request unread), one that ran out of time (a read or write
-    /// timed out), or the channel itself.
-    fn channel_failed(
-        &mut self,
-        index: usize,
-        stage: Stage,
-        error: io::Error,
-    ) -> PoolError {
-        match error.kind() {
-            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {
-                self.died(index, stage)
-            }
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => self.timed_out(index, stage),
-            _ => PoolError::Channel {
-                worker: self.workers[index].name.clone(),
-                stage,
-                source: error,
-            },
-        }
-    }
-
-    // ANCHOR: next_readable
-    /// The index of one of the `busy` workers with something to read (a message, or
-    /// end-of-file), as soon as there is one. A worker that ends with nothing to read
-    /// (whoever still holds its channel) fails the pool with how it ended; one whose time
-    /// runs out first is killed, and the pool fails with `TimedOut`.
-    fn next_readable(&mut self, busy: &[usize]) -> Result<usize, PoolError> {
-        loop {
-            let links: Vec<(usize, &Link, Instant)> = busy
-                .iter()
-                .filter_map(|&i| match &self.workers[i].state {
-                    State::Busy { link, since, .. } => {
-                        Some((i, link, *since + self.settings.timeout))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if let Some(&(index, ..)) = links
-                .iter()
-                .find(|(_, link, _)| link.channel.has_buffered_input())
-            {
-                return Ok(index);
-            }
-            let (first_due, deadline) = links
-                .iter()
-                .map(|&(index, _, deadline)| (index, deadline))
-                .min_by_key(|&(_, deadline)| deadline)
-                .expect("the pool waits only while a worker is busy");
-            let watched: Vec<Watched<'_>> = links
-                .iter()
-                .map(|&(index, ..)| self.watched(index))
-                .collect();
-            match readiness::wait(&watched, deadline) {
-                Ok(seen) => {
-                    if let Some(position) =
-                        seen.iter().position(|&s| s == Seen::Readable)
-                    {
-                        return Ok(links[position].0);
-                    }
-                    if let Some(position) = seen.iter().position(|&s| s == Seen::Ended)
-                    {
-                        let index = links[position].0;
-                        return Err(self.died(index, self.stage_of(index)));
-                    }
-                }
-                // A signal came first: only the deadline ends the wait.
-                Err(error) if error.kind() == ErrorKind::Interrupted => {}
-                Err(error) => {
-                    let stage = self.stage_of(first_due);
-                    return Err(self.channel_failed(first_due, stage, error));
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(self.timed_out(first_due, self.stage_of(first_due)));
-            }
-        }
-    }
-    // ANCHOR_END: next_readable
-
-    fn stage_of(&self, index: usize) -> Stage {
-        match &self.workers[index].state {
-            State::Busy { link, stage, .. } => link.stage(stage.clone()),
-            _ => Stage::ShuttingDown,
-        }
-    }
-
-    fn decode<T: DeserializeOwned>(
-        &self,
-        index: usize,
-        stage: Stage,
-        output: Bytes,
-    ) -> Result<T, PoolError> {
-        // The parent's own failure, not the worker's: its result did not fit `T`.
-        wire::decode(&output).map_err(|reason| PoolError::Decode {
-            worker: self.workers[index].name.clone(),
-            stage,
-            reason,
-        })
-    }
-
-    /// The error for a worker that ended without answering, with how it ended. It
-    /// closed its channel, so it is leaving; one still there after the timeout is
-    /// killed.
-    fn died(&mut self, index: usize, stage: Stage) -> PoolError {
-        self.died_within(index, stage, self.settings.timeout)
-    }
-
-    /// [`Pool::died`], waiting at most `limit` for the exit: what is left of a deadline
-    /// that several workers share.
-    fn died_within(
-        &mut self,
-        index: usize,
-        stage: Stage,
-        limit: Duration,
-    ) -> PoolError {
-        let worker = &mut self.workers[index];
-        worker.state = State::Gone;
-        match worker.process.wait_within(limit) {
-            Ok(None) => self.timed_out(index, stage),
-            Ok(Some(exit)) => PoolError::Died {
-                worker: worker.name.clone(),
-                stage,
-                exit,
-            },
-            Err(source) => PoolError::Channel {
-                worker: worker.name.clone(),
-                stage,
-                source,
-            },
-        }
-    }
-
-    /// Kills and reaps a worker that did not answer in time.
-    fn timed_out(&mut self, index: usize, stage: Stage) -> PoolError {
-        let worker = &mut self.workers[index];
-        worker.state = State::Gone;
-        let _ = worker.process.kill();
-        let _ = worker.process.wait();
-        PoolError::TimedOut {
-            worker: worker.name.clone(),
-            stage,
-            waited: self.settings.timeout,
-        }
-    }
-
-    /// After a failure: kills and reaps every worker, and marks the pool broken.
+    /// After a failure that breaks the pool: kills and reaps every worker, and keeps the
+    /// cause.
     fn break_down(&mut self, error: PoolError) -> PoolError {
-        self.broken = true;
+        self.broken.get_or_insert_with(|| error.to_string());
         // Kill before closing: a worker that saw its channel close would have time to
         // speak.
         let live = |w: &&mut Worker| !matches!(w.state, State::Gone);
@@ -575,132 +905,24 @@ impl Pool {
         }
         error
     }
+}
 
-    // ANCHOR: close_and_reap
-    /// Closes every channel for writing, so that every worker sees end-of-file and
-    /// leaves; then waits, with `poll`, until each has closed its end (it has exited, or
-    /// is exiting) and reaps it. A worker still there when the timeout runs out is
-    /// killed. The channel is the exit's sentinel, as in CPython's `Popen.wait`.
-    fn close_and_reap(&mut self) -> Result<(), PoolError> {
-        for link in self.workers.iter().filter_map(|w| w.state.link()) {
-            link.channel.close_for_writing();
-        }
-        let deadline = Instant::now() + self.settings.timeout;
-        let mut first_error = None;
-        loop {
-            let live: Vec<usize> = (0..self.workers.len())
-                .filter(|&i| self.workers[i].state.link().is_some())
-                .collect();
-            if live.is_empty() {
-                break;
-            }
-            let watched: Vec<Watched<'_>> =
-                live.iter().map(|&index| self.watched(index)).collect();
-            // Interrupted, or failed: nothing is seen, and the deadline still counts.
-            let seen = readiness::wait(&watched, deadline)
-                .unwrap_or_else(|_| vec![Seen::Nothing; watched.len()]);
-            let out_of_time = Instant::now() >= deadline;
-            for (&index, seen) in live.iter().zip(seen) {
-                let error = match seen {
-                    _ if out_of_time => self.overdue(index),
-                    Seen::Readable => self.drain(index, deadline),
-                    // It has left, though a process of its task may hold its channel.
-                    Seen::Ended => self.reap_leaving(index, deadline),
-                    Seen::Nothing => continue,
-                };
-                first_error = first_error.or(error.err());
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-    // ANCHOR_END: close_and_reap
-
-    /// Reads what a leaving worker still sends (a spawned worker's `Ready`); at
-    /// end-of-file, reaps it.
-    fn drain(&mut self, index: usize, deadline: Instant) -> Result<(), PoolError> {
-        let worker = &mut self.workers[index];
-        let (State::Idle(link) | State::Busy { link, .. }) = &mut worker.state else {
-            return Ok(());
-        };
-        let received = link.receive();
-        // A worker that never said it was ready never served, whatever its exit code.
-        let stage = link.stage(Stage::ShuttingDown);
-        let ended = match received {
-            Ok(Received::Nothing | Received::Reply(_)) => return Ok(()),
-            Ok(Received::Unasked(what)) => {
-                return Err(self.protocol_broken(index, stage, what));
-            }
-            Ok(Received::Closed) => true,
-            Err(e) => {
-                matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)
-            }
-        };
-        if !ended {
-            // A read that failed otherwise (a line cut short, then silence): the worker
-            // may still run, so it is not waited for but killed.
-            return Err(self.timed_out(index, stage));
-        }
-        self.reap_leaving(index, deadline)
-    }
-
-    /// Reaps a worker that has left after its channel was closed: an exit with code 0
-    /// is what it was asked for.
-    fn reap_leaving(
-        &mut self,
-        index: usize,
-        deadline: Instant,
-    ) -> Result<(), PoolError> {
-        let stage = self.workers[index]
-            .state
-            .link()
-            .map_or(Stage::ShuttingDown, |link| link.stage(Stage::ShuttingDown));
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.died_within(index, stage, left) {
-            // Told to leave, it left; with SIGCHLD ignored, how is unknown.
-            PoolError::Died {
-                exit: WorkerExit::Code(0) | WorkerExit::Unknown,
-                stage: Stage::ShuttingDown,
-                ..
-            } => Ok(()),
-            error => Err(error),
-        }
-    }
-
-    /// A worker that has not closed its channel by the deadline: reaped if it has
-    /// exited all the same (a process of its own may hold its end), killed otherwise.
-    fn overdue(&mut self, index: usize) -> Result<(), PoolError> {
-        let stage = self.workers[index]
-            .state
-            .link()
-            .map_or(Stage::ShuttingDown, |link| link.stage(Stage::ShuttingDown));
-        let worker = &mut self.workers[index];
-        match worker.process.try_wait() {
-            Ok(Some(WorkerExit::Code(0) | WorkerExit::Unknown))
-                if stage == Stage::ShuttingDown =>
-            {
-                worker.state = State::Gone;
-                Ok(())
-            }
-            Ok(Some(exit)) => {
-                worker.state = State::Gone;
-                Err(PoolError::Died {
-                    worker: worker.name.clone(),
-                    stage,
-                    exit,
-                })
-            }
-            _ => Err(self.timed_out(index, stage)),
-        }
+/// Where an input of a call stands, as an error says it.
+fn task_stage(task: &'static str, position: usize) -> Stage {
+    Stage::Task {
+        name: task,
+        input: position + 1,
     }
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // The program is unwinding: its workers' results will never be read.
-            let _ = self.break_down(PoolError::Broken);
-        } else {
-            let _ = self.close_and_reap();
-        }
+/// A new worker's first job: its initializer, on no input.
+fn initializer_job(initializer: Initializer, limit: Duration) -> Job {
+    Job {
+        call: INITIALIZER_CALL,
+        task: initializer.name(),
+        positions: vec![0],
+        inputs: vec![Bytes::default()],
+        limit,
+        pipelined: false,
     }
 }

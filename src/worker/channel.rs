@@ -26,42 +26,56 @@ use serde::{Deserialize, Serialize};
 /// What the pool asks of a worker.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Request {
-    /// Run the task (or initializer) of this name on this input, encoded in CBOR. `id`
-    /// counts the requests sent on this channel; the reply carries it back.
-    Run { id: u64, task: String, input: Bytes },
+    /// Run the task (or initializer) of this name on each of these inputs, in order,
+    /// each encoded in CBOR. `id` counts the requests sent on this channel; the reply
+    /// carries it back. Several inputs make a chunk: one round trip for all of them.
+    Run {
+        id: u64,
+        task: String,
+        inputs: Vec<Bytes>,
+    },
 }
 
-/// What a worker answers. A worker sends `Ready` once, then one reply per request, with
-/// the request's `id`: a reply that answers no request the pool is waiting for (a
-/// second one, from a process a task forked) is seen as such, never taken as an answer.
+/// What became of one input of a request.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) enum Outcome {
+    /// The task's result, encoded in CBOR.
+    Value(Bytes),
+    /// The task panicked with this message; the worker caught it and serves on.
+    Panicked(String),
+    /// The task could not be run on it: an input that does not decode, a result that
+    /// does not encode.
+    Failed(String),
+}
+
+/// What a worker says. `Ready` once, first; then, for each request in the order they
+/// came, one `Done` or `Refused` carrying the request's `id`, perhaps after `Panicking`
+/// notes for it. A message about any other request (a process a task forked talking
+/// too) is seen as such, never taken as an answer.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Reply {
     Ready,
-    /// The task's result, encoded in CBOR.
-    Done {
+    /// One outcome per input of request `id`, in order.
+    Done { id: u64, outcomes: Vec<Outcome> },
+    /// The input at `item` of request `id` is panicking with `message`: sent by the panic
+    /// hook as it happens, so that the pool has the message even if the panic then ends
+    /// the process (`panic = "abort"`, or a second panic while unwinding).
+    Panicking {
         id: u64,
-        output: Bytes,
-    },
-    /// The task panicked; the worker exits after sending this.
-    Panicked {
-        id: u64,
+        item: u32,
         message: String,
     },
-    /// The task could not be run: unknown name, an input that does not decode, a result
-    /// too large for a frame.
-    Refused {
-        id: u64,
-        reason: String,
-    },
+    /// The request could not be run at all: no task of that name in this program.
+    Refused { id: u64, reason: String },
 }
 
 impl Reply {
-    /// The request this answers; `None` for `Ready`, which answers none.
+    /// The request this is about; `None` for `Ready`, which is about none.
     pub(crate) fn id(&self) -> Option<u64> {
         match self {
             Reply::Ready => None,
             Reply::Done { id, .. }
-            | Reply::Panicked { id, .. }
+            | Reply::Panicking { id, .. }
             | Reply::Refused { id, .. } => Some(*id),
         }
     }

@@ -113,7 +113,12 @@ impl fmt::Display for Ordinal {
 }
 
 /// An error of a [`Pool`](crate::Pool). Its `Display` is one line, fit for `error: …`.
+///
+/// Most errors belong to one input: [`Pool::map`](crate::Pool::map) returns the first of
+/// them, and the pool goes on. [`PoolError::Broken`] is the pool's own: it runs nothing
+/// more.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum PoolError {
     /// This build of the library cannot start workers with `method` on this platform, for
     /// this `reason`.
@@ -185,8 +190,14 @@ pub enum PoolError {
         threads: Option<usize>,
         server: bool,
     },
-    /// An earlier failure broke the pool; it runs nothing more.
-    Broken,
+    /// The caller stopped this input ([`Pool::kill`](crate::Pool::kill)): it was
+    /// dropped from the queue, or its worker was killed and replaced.
+    Killed { stage: Stage },
+    /// This handle's result was already taken.
+    AlreadyTaken,
+    /// A worker could not be started or initialised again, which breaks the pool: it
+    /// runs nothing more. `cause` is that failure, in words.
+    Broken { cause: String },
 }
 
 impl fmt::Display for PoolError {
@@ -205,6 +216,16 @@ impl fmt::Display for PoolError {
             PoolError::Launch { worker, source } => {
                 write!(f, "cannot start {worker}: {source}")
             }
+            PoolError::Died {
+                worker,
+                stage: Stage::Starting,
+                exit,
+            } if !worker.starts_with("ForkProcess") => write!(
+                f,
+                "worker {worker} {exit} while starting: a spawned worker runs main until \
+                 forkspawn::init(), so call it first in main (in a test binary, add \
+                 forkspawn::test_support!())"
+            ),
             PoolError::Died {
                 worker,
                 stage,
@@ -272,7 +293,12 @@ impl fmt::Display for PoolError {
                 f,
                 "cannot decode the result of worker {worker} {stage}: {reason}"
             ),
-            PoolError::Broken => write!(f, "the pool is broken by an earlier failure"),
+            PoolError::Killed { stage } => write!(f, "killed by the caller {stage}"),
+            PoolError::AlreadyTaken => write!(f, "this task's result was already taken"),
+            PoolError::Broken { cause } if cause.is_empty() => {
+                write!(f, "the pool is broken by an earlier failure")
+            }
+            PoolError::Broken { cause } => write!(f, "the pool is broken: {cause}"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The loop every worker runs, however it was started.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 #[cfg(unix)]
 use std::fs::File;
 use std::io;
@@ -10,15 +10,16 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[cfg(unix)]
 use crate::worker::bootstrap;
-use crate::worker::channel::{self, Bytes, Channel, RawChannel, Reply, Request};
+use crate::worker::channel::{self, Bytes, Channel, Outcome, RawChannel, Reply, Request};
 use crate::worker::task;
 use crate::worker::unlocked_io;
 
-/// Exit code of a worker whose task panicked, the code Rust gives a panicking `main`.
+/// Exit code of a worker whose life ended in a panic no guard caught, the code Rust
+/// gives a panicking `main`.
 pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 
 /// The serving worker's channel, for its panic hook; [`NOT_SERVING`] in a process that
@@ -26,8 +27,10 @@ pub(crate) const PANIC_EXIT_CODE: i32 = 101;
 static SERVING_CHANNEL: AtomicU64 = AtomicU64::new(NOT_SERVING);
 const NOT_SERVING: u64 = u64::MAX;
 
-/// The request the serving worker is running, for its panic hook's reply.
+/// The request the serving worker is running, and the input of it, for its panic hook's
+/// note.
 static CURRENT_REQUEST: AtomicU64 = AtomicU64::new(0);
+static CURRENT_ITEM: AtomicU32 = AtomicU32::new(0);
 
 /// True in a worker that serves, however it was started: `init()` asks, because a task
 /// that calls it must be told so, not turned into a second worker on the same channel.
@@ -38,6 +41,8 @@ pub(crate) fn is_serving() -> bool {
 thread_local! {
     /// True on the thread that serves: only its panics are the pool's business.
     static SERVING_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The message of the panic being caught on the serving thread, left by the hook.
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 // ANCHOR: serve
@@ -54,29 +59,47 @@ pub(crate) fn serve(name: &str, mut channel: Channel, announce_readiness: bool) 
     if announce_readiness && let Err(error) = channel.send(&Reply::Ready) {
         return leave(name, &error);
     }
+    let mut tasks = TaskCache::default();
     loop {
         let request = match channel.receive::<Request>() {
             Ok(Some(request)) => request,
             Ok(None) => return 0, // the pool closed the channel: shut down
             Err(error) => return leave(name, &error),
         };
-        let Request::Run { id, task, input } = request;
+        let Request::Run { id, task, inputs } = request;
         CURRENT_REQUEST.store(id, Ordering::Relaxed);
-        // A panic has already been reported to the pool, by the panic hook.
-        let Some(reply) = run(id, &task, input) else {
-            return PANIC_EXIT_CODE; // its state may be broken: take no further task
+        let reply = match tasks.find(&task) {
+            Ok(entry) => Reply::Done {
+                id,
+                outcomes: run_each(entry, inputs),
+            },
+            Err(reason) => Reply::Refused { id, reason },
         };
-        let sent = match channel.send(&reply) {
-            // Too large for a frame: nothing was sent, and the pool is told why.
-            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
-                let reason = format!("cannot send the result: {error}");
-                channel.send(&Reply::Refused { id, reason })
-            }
-            sent => sent,
-        };
-        if let Err(error) = sent {
+        if let Err(error) = send_reply(&mut channel, reply) {
             return leave(name, &error);
         }
+    }
+}
+
+/// Sends a reply; one too large for a frame is sent again with every result replaced
+/// by the reason, so that the pool hears why rather than nothing.
+fn send_reply(channel: &mut Channel, reply: Reply) -> io::Result<()> {
+    match channel.send(&reply) {
+        Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+            let Reply::Done { id, outcomes } = reply else {
+                return Err(error);
+            };
+            let reason = format!("cannot send the result: {error}");
+            let outcomes = outcomes
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Outcome::Value(_) => Outcome::Failed(reason.clone()),
+                    other => other,
+                })
+                .collect();
+            channel.send(&Reply::Done { id, outcomes })
+        }
+        sent => sent,
     }
 }
 
@@ -95,27 +118,52 @@ fn leave(name: &str, error: &io::Error) -> i32 {
 }
 // ANCHOR_END: serve
 
-/// Runs one request; `None` if it panicked.
-fn run(id: u64, task: &str, input: Bytes) -> Option<Reply> {
-    let entry = match task::find(task) {
-        Ok(Some(entry)) => entry,
-        Ok(None) => {
-            let reason = format!("this program has no task named `{task}`");
-            return Some(Reply::Refused { id, reason });
+/// The task found for the last request: a pool sends one task many times in a row,
+/// and the table is searched once for it.
+#[derive(Default)]
+struct TaskCache {
+    last: Option<(String, &'static task::TaskEntry)>,
+}
+
+impl TaskCache {
+    fn find(&mut self, name: &str) -> Result<&'static task::TaskEntry, String> {
+        if let Some((last, entry)) = &self.last
+            && last == name
+        {
+            return Ok(entry);
         }
-        Err(reason) => return Some(Reply::Refused { id, reason }),
-    };
-    match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(&input))) {
-        Ok(Ok(output)) => Some(Reply::Done { id, output }),
-        Ok(Err(reason)) => Some(Reply::Refused { id, reason }),
-        Err(payload) => {
-            // Dropping a panic's payload runs its `Drop`, which may panic in turn, this
-            // time outside any guard (rust-lang/rust#86027). It is not dropped.
-            std::mem::forget(payload);
-            None
-        }
+        let entry = task::find(name)?
+            .ok_or_else(|| format!("this program has no task named `{name}`"))?;
+        self.last = Some((name.to_owned(), entry));
+        Ok(entry)
     }
 }
+
+// ANCHOR: run_each
+/// Runs the task on each input in turn. A panic fails its own input only: the worker
+/// serves on, as a Python worker does after an exception.
+fn run_each(entry: &task::TaskEntry, inputs: Vec<Bytes>) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(inputs.len());
+    for (item, input) in inputs.iter().enumerate() {
+        CURRENT_ITEM.store(item as u32, Ordering::Relaxed);
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(input))) {
+            Ok(Ok(output)) => Outcome::Value(output),
+            Ok(Err(reason)) => Outcome::Failed(reason),
+            Err(payload) => {
+                // Dropping a panic's payload runs its `Drop`, which may panic in turn,
+                // this time outside any guard (rust-lang/rust#86027). It is not dropped.
+                std::mem::forget(payload);
+                let message = PANIC_MESSAGE.with(|m| m.borrow_mut().take());
+                Outcome::Panicked(message.unwrap_or_else(|| NO_MESSAGE.to_owned()))
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+// ANCHOR_END: run_each
+
+const NO_MESSAGE: &str = "a panic without a message";
 
 /// Runs a worker's whole life and returns its exit code; a panic that escapes every
 /// other guard ends here, so that it never unwinds into the code that started the
@@ -128,8 +176,8 @@ pub(crate) fn contain(body: impl FnOnce() -> i32) -> i32 {
 }
 
 /// Installs, once per process, a panic hook for workers. A worker's panic is reported once,
-/// by the parent, in one line: the hook sends the message to the pool at once, as the
-/// reply to the current request, so that it arrives even if the panic then aborts the
+/// by the parent, in one line: the hook sends the message to the pool at once, as a
+/// note on the current request, so that it arrives even if the panic then aborts the
 /// process (`panic = "abort"`, or a second panic while unwinding). With `RUST_BACKTRACE`
 /// set, the worker also prints Rust's usual report, backtrace included. In a process that
 /// is not a worker, and on a worker's other threads, the usual report is printed.
@@ -148,25 +196,27 @@ pub(crate) fn install_panic_hook() {
             if channel == NOT_SERVING || !SERVING_THREAD.with(Cell::get) {
                 return usual_report(info);
             }
-            let message = info.payload_as_str().unwrap_or("a panic without a message");
+            let message = info.payload_as_str().unwrap_or(NO_MESSAGE).to_owned();
             // The pool's error is one line: the message, as Python's summary line gives the
             // exception. Where it happened is in the usual report, which RUST_BACKTRACE
-            // asks for, printed first: once the pool has the message, it kills the worker.
+            // asks for.
             if backtrace_wanted {
                 usual_report(info);
             }
             let id = CURRENT_REQUEST.load(Ordering::Relaxed);
+            let item = CURRENT_ITEM.load(Ordering::Relaxed);
             #[allow(clippy::unnecessary_cast)] // stored from a `RawChannel` above
-            send_panic(channel as RawChannel, id, message.to_owned());
+            send_panic(channel as RawChannel, id, item, message.clone());
+            PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(message));
         }));
     });
 }
 
-/// Sends a `Panicked` reply with `write(2)` (`send` on Windows): the hook may run at any
-/// point of the serve loop, so it writes one whole frame of its own rather than use the
+/// Sends a `Panicking` note with `write(2)` (`send` on Windows): the hook may run at
+/// any point of a task, so it writes one whole frame of its own rather than use the
 /// loop's `Channel`.
-fn send_panic(channel: RawChannel, id: u64, message: String) {
-    let Ok(frame) = channel::frame(&Reply::Panicked { id, message }) else {
+fn send_panic(channel: RawChannel, id: u64, item: u32, message: String) {
+    let Ok(frame) = channel::frame(&Reply::Panicking { id, item, message }) else {
         return;
     };
     let _ = channel::write_raw(channel, &frame);
@@ -252,7 +302,9 @@ mod tests {
     fn a_panic_payload_that_panics_when_dropped_is_never_dropped() {
         let task = crate::task!(explode);
         let input = crate::worker::wire::encode(&1_u64).unwrap();
-        assert!(run(1, task.name(), input).is_none());
+        let entry = TaskCache::default().find(task.name()).unwrap();
+        let outcomes = run_each(entry, vec![input]);
+        assert!(matches!(outcomes[..], [Outcome::Panicked(_)]));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::any::TypeId;
 use std::fmt::Display;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use crate::worker::wire::{self, Bytes};
 use serde::Serialize;
@@ -70,8 +71,13 @@ pub static TASKS: [TaskEntry];
 ///
 /// Make one with [`task!`](crate::task!); the macro also enters the function into the
 /// program's task table, so that a spawned worker can find it.
+///
+/// How a call runs it is the task's too, as Python's `map(fn, iterable, chunksize=…,
+/// timeout=…)`: `task!(square).chunksize(64).timeout(Duration::from_secs(1))`.
 pub struct Task<I, O> {
     name: fn() -> &'static str,
+    chunksize: usize,
+    timeout: Option<Duration>,
     signature: PhantomData<fn(I) -> O>,
 }
 // ANCHOR_END: task
@@ -81,6 +87,8 @@ impl<I, O> Task<I, O> {
     pub const fn new(name: fn() -> &'static str, _function: fn(I) -> O) -> Self {
         Task {
             name,
+            chunksize: 1,
+            timeout: None,
             signature: PhantomData,
         }
     }
@@ -89,6 +97,43 @@ impl<I, O> Task<I, O> {
     /// `crate::module::function`.
     pub fn name(&self) -> &'static str {
         (self.name)()
+    }
+
+    /// Sends inputs to a worker `inputs` at a time (at least 1, the default): one round
+    /// trip for all of them, which is what makes tiny tasks fast. A worker that dies
+    /// fails every input of the chunk it was running.
+    #[must_use]
+    pub fn chunksize(mut self, inputs: usize) -> Self {
+        self.chunksize = inputs.max(1);
+        self
+    }
+
+    /// How long a worker may take over one input (or one chunk) of this task, in place
+    /// of the pool's [`timeout`](crate::PoolBuilder::timeout). A worker that takes
+    /// longer is killed and replaced; its inputs fail with
+    /// [`PoolError::TimedOut`](crate::PoolError::TimedOut).
+    #[must_use]
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit.max(Duration::from_millis(1)));
+        self
+    }
+
+    pub(crate) fn inputs_per_request(&self) -> usize {
+        self.chunksize
+    }
+
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+impl<I, O> std::fmt::Debug for Task<I, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("name", &self.name())
+            .field("chunksize", &self.chunksize)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -105,6 +150,12 @@ impl<I, O> Copy for Task<I, O> {}
 #[derive(Clone, Copy)]
 pub struct Initializer {
     name: fn() -> &'static str,
+}
+
+impl std::fmt::Debug for Initializer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Initializer").field(&self.name()).finish()
+    }
 }
 
 impl Initializer {
