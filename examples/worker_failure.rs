@@ -154,9 +154,28 @@ fn run(args: &Args) -> Result<(), PoolError> {
         builder = builder.timeout(Duration::from_secs(3));
     }
     let mut pool = builder.start()?;
-    let squares = pool.map(task!(square), 1..=4)?;
-    say!("squares: {squares:?}");
-    pool.shutdown()
+    // Each input's result, failures included: a failure is its input's alone.
+    let mut first_failure = None;
+    let squares: Vec<String> = pool
+        .imap(task!(square), 1..=4)
+        .map(|result| match result {
+            Ok(square) => square.to_string(),
+            Err(error) => {
+                first_failure.get_or_insert(error);
+                "failed".to_owned()
+            }
+        })
+        .collect();
+    say!("squares: [{}]", squares.join(", "));
+    if first_failure.is_some() {
+        match pool.map(task!(square), [5, 6]) {
+            Ok(again) => say!("the same pool, again: {again:?}"),
+            Err(error) => say!("the same pool, again: {error}"),
+        }
+    }
+    // The first failure is the one to report; shutdown's, only if there was none.
+    let shut_down = pool.shutdown();
+    first_failure.map_or(shut_down, Err)
 }
 // ANCHOR_END: main
 

@@ -223,6 +223,11 @@ impl Pool {
         loop {
             if self.broken.is_some() {
                 self.fail_everything();
+                let entry = self.calls.get_mut(&call)?;
+                if entry.finished.is_empty() {
+                    self.calls.remove(&call);
+                    return None;
+                }
             }
             let entry = self.calls.get_mut(&call)?;
             if let Some(result) = entry.finished.pop_front() {
@@ -235,9 +240,14 @@ impl Pool {
             if until.is_some_and(|until| Instant::now() >= until) {
                 return None;
             }
-            // A failure that breaks the pool fails every input still owed, each with
-            // the cause: they are the results this loop goes on to return.
-            let _ = self.step(until);
+            // A failure that breaks the pool fails every input still owed; the first of
+            // this call's hears the cause itself.
+            if let Err(cause) = self.step(until)
+                && let Some(entry) = self.calls.get_mut(&call)
+                && let Some(first) = entry.finished.iter_mut().min_by_key(|item| item.0)
+            {
+                first.1 = Err(cause);
+            }
         }
     }
 
@@ -393,11 +403,12 @@ impl Pool {
                 Seen::Nothing => {}
             }
             if self.due(index).is_some_and(|due| Instant::now() >= due) {
+                let waited = self.front_limit(index);
                 let _ = self.workers[index].process.kill();
                 self.lose_worker(index, |worker, stage| PoolError::TimedOut {
                     worker,
                     stage,
-                    waited: Duration::ZERO,
+                    waited,
                 })?;
             }
         }
@@ -409,6 +420,14 @@ impl Pool {
         match &self.workers[index].state {
             State::Busy { held, since, .. } => Some(*since + held.front()?.limit),
             _ => None,
+        }
+    }
+
+    /// How long the worker may take over the job it runs.
+    fn front_limit(&self, index: usize) -> Duration {
+        match &self.workers[index].state {
+            State::Busy { held, .. } => held.front().map_or(self.settings.timeout, |j| j.limit),
+            _ => self.settings.timeout,
         }
     }
 
@@ -460,7 +479,11 @@ impl Pool {
                 } => (link, held, since, panicking),
                 State::Gone => unreachable!("jobs go to live workers only"),
             };
-        let request = link.request(job.task, job.inputs);
+        // An initializer is asked for as `name()`: a task may share its name.
+        let request = match job.call {
+            INITIALIZER_CALL => link.request(&format!("{}()", job.task), job.inputs),
+            _ => link.request(job.task, job.inputs),
+        };
         let sent = link.channel.send(&request);
         let channel::Request::Run { inputs, .. } = request;
         let job = Job { inputs, ..job };
@@ -529,12 +552,13 @@ impl Pool {
                         return self.worker_ended(index);
                     }
                     ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+                        let waited = self.settings.timeout;
                         let _ = self.workers[index].process.kill();
                         return self.lose_worker(index, |worker, stage| {
                             PoolError::TimedOut {
                                 worker,
                                 stage,
-                                waited: Duration::ZERO,
+                                waited,
                             }
                         });
                     }
@@ -739,14 +763,20 @@ impl Pool {
             State::Busy { link, held, panicking, .. } => (link, held, panicking),
             State::Gone => return Ok(()),
         };
-        if !link.ready {
-            return Err(error(name, Stage::Starting));
+        let never_served = match held.front() {
+            _ if !link.ready => Some(Stage::Starting),
+            Some(job) if job.call == INITIALIZER_CALL => Some(self.initializer_stage()),
+            _ => None,
+        };
+        if let Some(stage) = never_served {
+            // Its jobs are failed with the pool, which breaks.
+            for job in held.into_iter().rev().filter(|j| j.call != INITIALIZER_CALL) {
+                self.queue.push_front(job);
+            }
+            return Err(error(name, stage));
         }
         let mut held = held.into_iter();
         match held.next() {
-            Some(job) if job.call == INITIALIZER_CALL => {
-                return Err(error(name, self.initializer_stage()));
-            }
             Some(job) => {
                 let limit = job.limit;
                 let failed = |stage: Stage| match error(name.clone(), stage) {
@@ -900,6 +930,12 @@ impl Pool {
             let _ = worker.process.kill();
         }
         for worker in self.workers.iter_mut().filter(live) {
+            // What it held fails with the rest of the queue (`fail_everything`).
+            if let State::Busy { held, .. } = &mut worker.state {
+                for job in held.drain(..).filter(|j| j.call != INITIALIZER_CALL) {
+                    self.queue.push_back(job);
+                }
+            }
             worker.state = State::Gone;
             let _ = worker.process.wait();
         }

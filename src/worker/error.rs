@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 
 /// How a worker process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum WorkerExit {
     /// It called `exit` (or returned from `main`) with this code.
     Code(i32),
@@ -39,13 +40,22 @@ impl fmt::Display for WorkerExit {
 
 /// What a worker was doing when it failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stage {
     /// Between its start and its first message to the pool.
     Starting,
     /// Running the pool's initializer.
-    Initializer { name: &'static str },
-    /// Running a task on the input at this position (counted from 1) of `map`'s inputs.
-    Task { name: &'static str, input: usize },
+    Initializer {
+        /// The initializer's full path.
+        name: &'static str,
+    },
+    /// Running a task on one input of a call.
+    Task {
+        /// The task's full path.
+        name: &'static str,
+        /// The input's position among the call's inputs, counted from 1.
+        input: usize,
+    },
     /// Waiting for a request: it was gone when the pool sent it one.
     Idle,
     /// Leaving, after the pool closed its channel.
@@ -120,84 +130,135 @@ impl fmt::Display for Ordinal {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PoolError {
-    /// This build of the library cannot start workers with `method` on this platform, for
-    /// this `reason`.
+    /// This build of the library cannot start workers with `method` on this platform.
     Unsupported {
+        /// The start method asked for.
         method: &'static str,
+        /// Why it is not available here.
         reason: &'static str,
     },
     /// A spawned worker reached `Pool::new` because `main` never called
     /// `forkspawn::init()`.
     NotInitialized,
     /// The worker could not be started.
-    Launch { worker: String, source: io::Error },
-    /// The worker ended without answering.
-    Died {
+    Launch {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The worker ended without answering. A worker that ended while starting under
+    /// spawn or forkserver most often means `main` does not call `forkspawn::init()`
+    /// first.
+    Died {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
+        worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// How it ended.
         exit: WorkerExit,
     },
-    /// The worker's task or initializer panicked.
+    /// The task (or initializer) panicked on this input.
     Panicked {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// The panic's message.
         message: String,
     },
     /// The worker's initializer returned an error.
-    InitializerFailed { worker: String, message: String },
-    /// The worker could not run the request (no such task here, or an input it cannot
-    /// decode).
-    Refused {
+    InitializerFailed {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// The error, in words.
+        message: String,
+    },
+    /// The worker could not run the task on this input: no such task in the program, an
+    /// input it cannot decode, a result it cannot encode or send.
+    Refused {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
+        worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// Why, in words.
         reason: String,
     },
     /// The worker sent what the pool did not ask for: a reply to no request it awaits (a
     /// process its task forked answering too), or a second `Ready`. Never taken as an
-    /// answer.
+    /// answer: the worker is killed and replaced.
     Protocol {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// What it sent.
         what: &'static str,
     },
-    /// The pool's settings ask for what it cannot do: `setting` as written, and why.
-    Setting { setting: String, reason: String },
-    /// The input at this stage could not be encoded (its `Serialize` failed, or it is
-    /// larger than a message can carry).
-    Encode { stage: Stage, reason: String },
+    /// The pool's settings ask for what it cannot do.
+    Setting {
+        /// The setting, as written (`workers(0)`).
+        setting: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The input could not be encoded (its `Serialize` failed, or it is larger than a
+    /// message can carry).
+    Encode {
+        /// Which input.
+        stage: Stage,
+        /// Why, in words.
+        reason: String,
+    },
     /// The worker's result could not be decoded into the type the task returns.
     Decode {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// Why, in words.
         reason: String,
     },
     /// Talking to the worker failed.
     Channel {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// What the system said.
         source: io::Error,
     },
-    /// The worker did not answer within the pool's timeout; the pool killed it.
+    /// The worker did not answer in time; the pool killed and replaced it.
     TimedOut {
+        /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
+        /// What it was doing.
         stage: Stage,
+        /// How long the pool waited.
         waited: std::time::Duration,
     },
     /// The pool was told to refuse to fork in a process with other threads, and the
-    /// process that forks (this one, or the fork server when `server`) has `threads`
-    /// threads (`None`: the number cannot be known here).
+    /// process that forks has more than one.
     ThreadedFork {
+        /// How many threads it has; `None`: the number cannot be known here.
         threads: Option<usize>,
+        /// True if the process that forks is the fork server, not this one.
         server: bool,
     },
     /// The caller stopped this input ([`Pool::kill`](crate::Pool::kill)): it was
     /// dropped from the queue, or its worker was killed and replaced.
-    Killed { stage: Stage },
+    Killed {
+        /// Which input.
+        stage: Stage,
+    },
     /// This handle's result was already taken.
     AlreadyTaken,
     /// A worker could not be started or initialised again, which breaks the pool: it
-    /// runs nothing more. `cause` is that failure, in words.
-    Broken { cause: String },
+    /// runs nothing more.
+    Broken {
+        /// That failure, in words.
+        cause: String,
+    },
 }
 
 impl fmt::Display for PoolError {
