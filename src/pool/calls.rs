@@ -117,7 +117,11 @@ impl Pool {
     /// # Errors
     ///
     /// [`PoolError::Broken`] if the pool runs nothing more.
-    pub fn submit<I, O>(&mut self, task: Task<I, O>, input: I) -> Result<Handle<O>, PoolError>
+    pub fn submit<I, O>(
+        &mut self,
+        task: Task<I, O>,
+        input: I,
+    ) -> Result<Handle<O>, PoolError>
     where
         I: Serialize,
         O: DeserializeOwned,

@@ -27,7 +27,8 @@ pub(super) fn check(settings: &PoolBuilder) -> Result<(), PoolError> {
     if settings.max_tasks_per_child == Some(0) {
         return Err(PoolError::Setting {
             setting: "max_tasks_per_child(0)".to_owned(),
-            reason: "a worker must run at least 1 task before it is replaced".to_owned(),
+            reason: "a worker must run at least 1 task before it is replaced"
+                .to_owned(),
         });
     }
     let (most, why) = most_workers();

@@ -153,7 +153,11 @@ impl Pool {
         }
         // Workers initialise side by side; a failure is reported for the first worker,
         // by number, that failed.
-        while pool.workers.iter().any(|w| matches!(w.state, State::Busy { .. })) {
+        while pool
+            .workers
+            .iter()
+            .any(|w| matches!(w.state, State::Busy { .. }))
+        {
             pool.step(None)?;
         }
         Ok(pool)
@@ -190,8 +194,13 @@ impl Pool {
 
     // Calls: what the typed methods (`calls.rs`) build on.
 
-    /// Opens a call for these jobs, queued in order.
+    /// Opens a call for these jobs, queued in order. Idle workers are looked at first:
+    /// one that died since the last call is replaced before it is sent anything.
     pub(super) fn open_call(&mut self, jobs: impl FnOnce(u64) -> Vec<Job>) -> u64 {
+        if let Err(error) = self.check_idle() {
+            self.break_down(error);
+            self.fail_everything();
+        }
         let id = self.next_call;
         self.next_call += 1;
         let jobs = jobs(id);
@@ -204,7 +213,12 @@ impl Pool {
     }
 
     /// A failure of one input, known before anything was sent (it did not encode).
-    pub(super) fn fail_at_once(&mut self, call: u64, position: usize, error: PoolError) {
+    pub(super) fn fail_at_once(
+        &mut self,
+        call: u64,
+        position: usize,
+        error: PoolError,
+    ) {
         self.calls
             .entry(call)
             .or_default()
@@ -290,14 +304,17 @@ impl Pool {
         }
         let running: Vec<usize> = (0..self.workers.len())
             .filter(|&i| match &self.workers[i].state {
-                State::Busy { held, .. } => held.front().is_some_and(|j| j.call == call),
+                State::Busy { held, .. } => {
+                    held.front().is_some_and(|j| j.call == call)
+                }
                 _ => false,
             })
             .collect();
         for index in running {
             stopped = true;
             let _ = self.workers[index].process.kill();
-            if let Err(error) = self.lose_worker(index, |_, stage| PoolError::Killed { stage })
+            if let Err(error) =
+                self.lose_worker(index, |_, stage| PoolError::Killed { stage })
             {
                 self.break_down(error);
                 self.fail_everything();
@@ -351,11 +368,7 @@ impl Pool {
         let live: Vec<usize> = (0..self.workers.len())
             .filter(|&i| self.workers[i].state.link().is_some())
             .collect();
-        let due = live
-            .iter()
-            .filter_map(|&i| self.due(i))
-            .chain(until)
-            .min();
+        let due = live.iter().filter_map(|&i| self.due(i)).chain(until).min();
         let Some(deadline) = due else {
             if self.queue.is_empty() {
                 return Ok(()); // nothing runs, and nobody waits
@@ -367,7 +380,12 @@ impl Pool {
         let buffered: Vec<usize> = live
             .iter()
             .copied()
-            .filter(|&i| self.workers[i].state.link().is_some_and(|l| l.channel.has_buffered_input()))
+            .filter(|&i| {
+                self.workers[i]
+                    .state
+                    .link()
+                    .is_some_and(|l| l.channel.has_buffered_input())
+            })
             .collect();
         let seen = match buffered.is_empty() {
             false => live
@@ -415,6 +433,28 @@ impl Pool {
         self.retire_spent()
     }
 
+    /// One look, without waiting, at every idle worker: what it sent unasked, or its end.
+    fn check_idle(&mut self) -> Result<(), PoolError> {
+        if self.broken.is_some() {
+            return Ok(());
+        }
+        let idle: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| matches!(self.workers[i].state, State::Idle(_)))
+            .collect();
+        let watched: Vec<Watched<'_>> = idle.iter().map(|&i| self.watched(i)).collect();
+        let Ok(seen) = readiness::wait(&watched, Instant::now()) else {
+            return Ok(()); // interrupted: the main wait will see it
+        };
+        for (index, seen) in idle.into_iter().zip(seen) {
+            match seen {
+                Seen::Readable => self.read_from(index)?,
+                Seen::Ended => self.worker_ended(index)?,
+                Seen::Nothing => {}
+            }
+        }
+        Ok(())
+    }
+
     /// When the job a worker runs runs out of time; `None` for an idle worker.
     fn due(&self, index: usize) -> Option<Instant> {
         match &self.workers[index].state {
@@ -426,7 +466,9 @@ impl Pool {
     /// How long the worker may take over the job it runs.
     fn front_limit(&self, index: usize) -> Duration {
         match &self.workers[index].state {
-            State::Busy { held, .. } => held.front().map_or(self.settings.timeout, |j| j.limit),
+            State::Busy { held, .. } => {
+                held.front().map_or(self.settings.timeout, |j| j.limit)
+            }
             _ => self.settings.timeout,
         }
     }
@@ -446,9 +488,8 @@ impl Pool {
 
     fn place_for(&self, job: &Job) -> Option<usize> {
         let budget = self.settings.max_tasks_per_child;
-        let fits = |w: &Worker, held: usize| {
-            budget.is_none_or(|most| w.served + held < most)
-        };
+        let fits =
+            |w: &Worker, held: usize| budget.is_none_or(|most| w.served + held < most);
         let idle = self
             .workers
             .iter()
@@ -534,16 +575,22 @@ impl Pool {
                 Ok(Received::Nothing) => {}
                 Ok(Received::Reply(reply)) => self.answered(index, reply)?,
                 Ok(Received::Panicking { item, message }) => {
-                    if let State::Busy { panicking, .. } = &mut self.workers[index].state {
+                    // A panic while unwinding reports again: the first message is the one.
+                    if let State::Busy { panicking, .. } =
+                        &mut self.workers[index].state
+                        && panicking.as_ref().is_none_or(|(seen, _)| *seen != item)
+                    {
                         *panicking = Some((item, message));
                     }
                 }
                 Ok(Received::Unasked(what)) => {
                     let _ = self.workers[index].process.kill();
-                    return self.lose_worker(index, |worker, stage| PoolError::Protocol {
-                        worker,
-                        stage,
-                        what,
+                    return self.lose_worker(index, |worker, stage| {
+                        PoolError::Protocol {
+                            worker,
+                            stage,
+                            what,
+                        }
                     });
                 }
                 Ok(Received::Closed) => return self.worker_ended(index),
@@ -569,14 +616,16 @@ impl Pool {
                             PoolError::Channel {
                                 worker,
                                 stage,
-                                source: io::Error::new(source.kind(), source.to_string()),
+                                source: io::Error::new(
+                                    source.kind(),
+                                    source.to_string(),
+                                ),
                             }
                         });
                     }
                 },
             }
-            let more = self
-                .workers[index]
+            let more = self.workers[index]
                 .state
                 .link()
                 .is_some_and(|l| l.channel.has_buffered_input());
@@ -596,14 +645,21 @@ impl Pool {
     /// The reply to the oldest job a worker holds.
     fn answered(&mut self, index: usize, reply: Reply) -> Result<(), PoolError> {
         let worker = &mut self.workers[index];
-        let State::Busy { held, since, panicking, .. } = &mut worker.state else {
+        let State::Busy {
+            held,
+            since,
+            panicking,
+            ..
+        } = &mut worker.state
+        else {
             unreachable!("a reply comes only to a job held")
         };
         let job = held.pop_front().expect("the link awaited it");
         *since = Instant::now();
         *panicking = None;
         if held.is_empty()
-            && let State::Busy { link, .. } = std::mem::replace(&mut worker.state, State::Gone)
+            && let State::Busy { link, .. } =
+                std::mem::replace(&mut worker.state, State::Gone)
         {
             worker.state = State::Idle(link);
         }
@@ -613,7 +669,9 @@ impl Pool {
             return self.initialized(index, reply);
         }
         let outcomes = match reply {
-            Reply::Done { outcomes, .. } if outcomes.len() == job.positions.len() => outcomes,
+            Reply::Done { outcomes, .. } if outcomes.len() == job.positions.len() => {
+                outcomes
+            }
             Reply::Refused { reason, .. } => {
                 let worker = name.to_string();
                 self.fail_job(job, None, |stage| PoolError::Refused {
@@ -677,7 +735,8 @@ impl Pool {
             Reply::Done { mut outcomes, .. } if outcomes.len() == 1 => {
                 match outcomes.pop().expect("one outcome") {
                     Outcome::Value(output) => {
-                        match crate::worker::wire::decode::<Result<(), String>>(&output) {
+                        match crate::worker::wire::decode::<Result<(), String>>(&output)
+                        {
                             Ok(Ok(())) => return Ok(()),
                             Ok(Err(message)) => message,
                             Err(reason) => reason,
@@ -719,7 +778,11 @@ impl Pool {
         let exit = self.workers[index].process.wait_within(limit);
         match exit {
             Ok(Some(exit)) => {
-                self.lose_worker(index, |worker, stage| PoolError::Died { worker, stage, exit })
+                self.lose_worker(index, |worker, stage| PoolError::Died {
+                    worker,
+                    stage,
+                    exit,
+                })
             }
             Ok(None) => {
                 let _ = self.workers[index].process.kill();
@@ -760,7 +823,12 @@ impl Pool {
         });
         let (link, held, panicking) = match state {
             State::Idle(link) => (link, VecDeque::new(), None),
-            State::Busy { link, held, panicking, .. } => (link, held, panicking),
+            State::Busy {
+                link,
+                held,
+                panicking,
+                ..
+            } => (link, held, panicking),
             State::Gone => return Ok(()),
         };
         let never_served = match held.front() {
@@ -770,7 +838,11 @@ impl Pool {
         };
         if let Some(stage) = never_served {
             // Its jobs are failed with the pool, which breaks.
-            for job in held.into_iter().rev().filter(|j| j.call != INITIALIZER_CALL) {
+            for job in held
+                .into_iter()
+                .rev()
+                .filter(|j| j.call != INITIALIZER_CALL)
+            {
                 self.queue.push_front(job);
             }
             return Err(error(name, stage));
@@ -787,7 +859,11 @@ impl Pool {
                     },
                     other => other,
                 };
-                self.fail_job(job, panicking.map(|(item, m)| (item, m, name.clone())), failed);
+                self.fail_job(
+                    job,
+                    panicking.map(|(item, m)| (item, m, name.clone())),
+                    failed,
+                );
             }
             None => self.unreported.push(error(name, Stage::Idle)),
         }
@@ -818,11 +894,13 @@ impl Pool {
         for (item, &position) in job.positions.iter().enumerate() {
             let stage = task_stage(job.task, position);
             let failure = match &panicking {
-                Some((at, message, worker)) if *at as usize == item => PoolError::Panicked {
-                    worker: worker.clone(),
-                    stage,
-                    message: message.clone(),
-                },
+                Some((at, message, worker)) if *at as usize == item => {
+                    PoolError::Panicked {
+                        worker: worker.clone(),
+                        stage,
+                        message: message.clone(),
+                    }
+                }
                 _ => error(stage),
             };
             call.finished.push_back((position, Err(failure)));

@@ -56,7 +56,10 @@ pub(crate) enum Outcome {
 pub(crate) enum Reply {
     Ready,
     /// One outcome per input of request `id`, in order.
-    Done { id: u64, outcomes: Vec<Outcome> },
+    Done {
+        id: u64,
+        outcomes: Vec<Outcome>,
+    },
     /// The input at `item` of request `id` is panicking with `message`: sent by the panic
     /// hook as it happens, so that the pool has the message even if the panic then ends
     /// the process (`panic = "abort"`, or a second panic while unwinding).
@@ -66,7 +69,10 @@ pub(crate) enum Reply {
         message: String,
     },
     /// The request could not be run at all: no task of that name in this program.
-    Refused { id: u64, reason: String },
+    Refused {
+        id: u64,
+        reason: String,
+    },
 }
 
 impl Reply {

@@ -355,7 +355,9 @@ impl fmt::Display for PoolError {
                 "cannot decode the result of worker {worker} {stage}: {reason}"
             ),
             PoolError::Killed { stage } => write!(f, "killed by the caller {stage}"),
-            PoolError::AlreadyTaken => write!(f, "this task's result was already taken"),
+            PoolError::AlreadyTaken => {
+                write!(f, "this task's result was already taken")
+            }
             PoolError::Broken { cause } if cause.is_empty() => {
                 write!(f, "the pool is broken by an earlier failure")
             }

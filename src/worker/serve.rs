@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[cfg(unix)]
 use crate::worker::bootstrap;
-use crate::worker::channel::{self, Bytes, Channel, Outcome, RawChannel, Reply, Request};
+use crate::worker::channel::{
+    self, Bytes, Channel, Outcome, RawChannel, Reply, Request,
+};
 use crate::worker::task;
 use crate::worker::unlocked_io;
 
@@ -146,7 +148,8 @@ fn run_each(entry: &task::TaskEntry, inputs: Vec<Bytes>) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(inputs.len());
     for (item, input) in inputs.iter().enumerate() {
         CURRENT_ITEM.store(item as u32, Ordering::Relaxed);
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(input))) {
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (entry.run)(input)))
+        {
             Ok(Ok(output)) => Outcome::Value(output),
             Ok(Err(reason)) => Outcome::Failed(reason),
             Err(payload) => {

@@ -59,7 +59,8 @@ impl Pool {
     /// Reads what a leaving worker still sends (a spawned worker's `Ready`, results
     /// nobody waits for); at end-of-file, reaps it.
     fn drain(&mut self, index: usize, deadline: Instant) -> Result<(), PoolError> {
-        let (State::Idle(link) | State::Busy { link, .. }) = &mut self.workers[index].state
+        let (State::Idle(link) | State::Busy { link, .. }) =
+            &mut self.workers[index].state
         else {
             return Ok(());
         };
