@@ -366,6 +366,16 @@ fn unmute_harness_stdout() {
     }
 }
 
+/// How many of this process's threads are the test harness's: one in a test binary's
+/// worker or fork server. libtest runs the test that calls `init()` on a thread of its
+/// own, and its main thread waits on a channel for that test to end; with one test
+/// thread (`--test-threads=1`) it does nothing else meanwhile, so it holds no lock a
+/// fork could copy.
+#[cfg(unix)]
+pub(crate) fn harness_threads() -> usize {
+    usize::from(marker().in_test_harness)
+}
+
 /// Windows has no parent-death signal, and a process is no one's child once started: the
 /// worker opens its parent by pid and keeps a thread that waits for it to end, then ends
 /// this process as abruptly as Linux's `SIGKILL` would, mid-task too. False if the parent
