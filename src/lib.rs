@@ -79,6 +79,7 @@ pub mod __private {
     pub use crate::worker::task::{
         InitOutcome, TASKS, TaskEntry, identity_of, name_of, run_initializer, run_task,
     };
+    pub use crate::worker::test_support::TEST_SUPPORT;
     pub use crate::worker::wire::Bytes;
     pub use linkme;
 }

@@ -27,7 +27,7 @@ use crate::worker::bootstrap::{self, CHANNEL_FD};
 use crate::worker::descriptors;
 
 // ANCHOR: spawn
-/// Executes this program again with `flag_args` before the parent's own arguments, the
+/// Executes this program again with `flag_args` and the parent's own arguments, the
 /// environment without `env_remove`, and `channel` as descriptor [`CHANNEL_FD`].
 pub(crate) fn spawn_this_program(
     flag_args: &[&str],
@@ -38,12 +38,9 @@ pub(crate) fn spawn_this_program(
     // of PATH (which may find another program), nor the path it was started from.
     let image = RunningImage::find()?;
     let mut args = vec![image.shown.clone()];
-    for arg in flag_args {
-        args.push(c_string((*arg).into())?);
-    }
-    // The parent's own command line, which code before `init()` sees again, as it would
-    // in Python.
-    for arg in bootstrap::program_args().into_iter().skip(1) {
+    // The flags, then the parent's own command line (in a test binary, the harness's
+    // arguments that lead to `init()`).
+    for arg in bootstrap::relaunch_args(flag_args) {
         args.push(c_string(arg)?);
     }
     let mut env = Vec::new();

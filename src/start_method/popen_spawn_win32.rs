@@ -30,9 +30,10 @@ impl SpawnWin32Popen {
             let socket = loopback::inheritable(&channel)?.to_string();
             let parent = std::process::id().to_string();
             let mut command = Command::new(std::env::current_exe()?);
-            command.args([WORKER_FLAG, spec.name, &parent, &socket]);
-            // The parent's own command line, which code before `init()` sees again.
-            command.args(bootstrap::program_args().into_iter().skip(1));
+            // Then the parent's own command line, which code before `init()` sees again
+            // (in a test binary, the harness's arguments that lead to `init()`).
+            let marker = [WORKER_FLAG, spec.name, &parent, &socket];
+            command.args(bootstrap::relaunch_args(&marker));
             for name in spec.env_remove {
                 command.env_remove(name);
             }

@@ -16,6 +16,7 @@ pub(crate) mod loopback;
 #[cfg(any(unix, windows))]
 mod serve;
 pub(crate) mod task;
+pub(crate) mod test_support;
 pub(crate) mod threads;
 pub(crate) mod unlocked_io;
 pub(crate) mod wire;

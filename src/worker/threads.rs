@@ -38,7 +38,9 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 #[cfg(unix)]
 pub(crate) fn check_threads(policy: ThreadedFork) -> Result<Option<usize>, PoolError> {
     let server = bootstrap::current_process_name() == bootstrap::SERVER_NAME;
-    let counted = thread_count();
+    // A test binary's harness thread waits, holding nothing (see `harness_threads`).
+    let counted = thread_count()
+        .map(|threads| threads.saturating_sub(bootstrap::harness_threads()).max(1));
     let threads = match (policy, counted) {
         (ThreadedFork::Allow, _) | (_, Some(0..=1)) => return Ok(counted),
         // Without `/proc` the number is unknown: a program that refuses must not fork.
