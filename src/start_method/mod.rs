@@ -97,30 +97,6 @@ impl StartMethod {
     }
     // ANCHOR_END: unsupported
 
-    /// What likely ended a worker of this method that exited while starting, said as a
-    /// clause to follow the report: a worker (or fork server) that is this program started
-    /// again runs `main` until `init()`, and a program that reaches no `init()` runs on as
-    /// if it were the parent, or exits. `None` where that cannot be the cause: under fork,
-    /// in a test binary that has `test_support!`, or for a worker a signal killed.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "for the pool's report of a worker that died starting"
-        )
-    )]
-    pub(crate) fn starting_hint(self, exit: crate::WorkerExit) -> Option<&'static str> {
-        let reaches_init = crate::worker::test_support::test_name().is_some();
-        match (self, exit) {
-            (StartMethod::Fork, _) | (_, crate::WorkerExit::Signal(_)) => None,
-            _ if reaches_init => None,
-            _ => Some(
-                "a spawned worker or fork server runs main until forkspawn::init(): call \
-                 it first in main; in a test binary, add forkspawn::test_support!()",
-            ),
-        }
-    }
-
     /// The stem of worker names, as in Python: `ForkProcess`-1, `SpawnProcess`-2,
     /// `ForkServerProcess`-3.
     pub fn process_kind(self) -> &'static str {
@@ -239,17 +215,4 @@ mod tests {
         assert_eq!(StartMethod::available(), expected);
     }
 
-    #[test]
-    fn a_worker_started_again_that_exits_while_starting_is_told_about_init() {
-        use crate::WorkerExit;
-        let hint = StartMethod::Spawn.starting_hint(WorkerExit::Code(101));
-        assert!(hint.is_some_and(|hint| hint.contains("forkspawn::test_support!()")));
-        let server = StartMethod::Forkserver.starting_hint(WorkerExit::Code(1));
-        assert!(server.is_some_and(|hint| hint.contains("forkspawn::init()")));
-        assert_eq!(StartMethod::Fork.starting_hint(WorkerExit::Code(1)), None);
-        assert_eq!(
-            StartMethod::Spawn.starting_hint(WorkerExit::Signal(9)),
-            None
-        );
-    }
 }

@@ -281,12 +281,17 @@ impl fmt::Display for PoolError {
                 worker,
                 stage: Stage::Starting,
                 exit,
-            } if !worker.starts_with("ForkProcess") => write!(
-                f,
-                "worker {worker} {exit} while starting: a spawned worker runs main until \
-                 forkspawn::init(), so call it first in main (in a test binary, add \
-                 forkspawn::test_support!())"
-            ),
+            } if !worker.starts_with("ForkProcess")
+                && matches!(exit, WorkerExit::Code(_))
+                && crate::worker::test_support::test_name().is_none() =>
+            {
+                write!(
+                    f,
+                    "worker {worker} {exit} while starting: a spawned worker runs main \
+                     until forkspawn::init(), so call it first in main (in a test binary, \
+                     add forkspawn::test_support!())"
+                )
+            }
             PoolError::Died {
                 worker,
                 stage,
