@@ -170,6 +170,7 @@ fn run(args: &Args) -> Result<(), PoolError> {
     if first_failure.is_some() {
         match pool.map(task!(square), [5, 6]) {
             Ok(again) => say!("the same pool, again: {again:?}"),
+            Err(PoolError::Broken { .. }) => say!("the same pool, again: broken"),
             Err(error) => say!("the same pool, again: {error}"),
         }
     }

@@ -58,6 +58,10 @@ pub struct Pool {
     broken: Option<String>,
     /// Failures no caller has heard of (a worker that died while idle), for `shutdown`.
     unreported: Vec<PoolError>,
+    /// The failure that broke the pool, until an input owed fails with it.
+    untold: Option<PoolError>,
+    /// Initializers that failed, by worker place, until every worker has answered.
+    initializer_failures: Vec<(usize, PoolError)>,
 }
 
 /// The pool's side of one worker.
@@ -145,6 +149,8 @@ impl Pool {
             next_call: INITIALIZER_CALL + 1,
             broken: None,
             unreported: Vec::new(),
+            untold: None,
+            initializer_failures: Vec::new(),
         };
         for _ in 0..workers {
             if let Err(error) = pool.launch_worker(None) {
@@ -158,7 +164,9 @@ impl Pool {
             .iter()
             .any(|w| matches!(w.state, State::Busy { .. }))
         {
-            pool.step(None)?;
+            if let Err(broken) = pool.step(None) {
+                return Err(pool.untold.take().unwrap_or(broken));
+            }
         }
         Ok(pool)
     }
@@ -198,8 +206,7 @@ impl Pool {
     /// one that died since the last call is replaced before it is sent anything.
     pub(super) fn open_call(&mut self, jobs: impl FnOnce(u64) -> Vec<Job>) -> u64 {
         if let Err(error) = self.check_idle() {
-            self.break_down(error);
-            self.fail_everything();
+            self.break_and_fail_all(error);
         }
         let id = self.next_call;
         self.next_call += 1;
@@ -254,14 +261,9 @@ impl Pool {
             if until.is_some_and(|until| Instant::now() >= until) {
                 return None;
             }
-            // A failure that breaks the pool fails every input still owed; the first of
-            // this call's hears the cause itself.
-            if let Err(cause) = self.step(until)
-                && let Some(entry) = self.calls.get_mut(&call)
-                && let Some(first) = entry.finished.iter_mut().min_by_key(|item| item.0)
-            {
-                first.1 = Err(cause);
-            }
+            // A failure that breaks the pool fails every input still owed, which this
+            // loop then returns.
+            let _ = self.step(until);
         }
     }
 
@@ -316,8 +318,7 @@ impl Pool {
             if let Err(error) =
                 self.lose_worker(index, |_, stage| PoolError::Killed { stage })
             {
-                self.break_down(error);
-                self.fail_everything();
+                self.break_and_fail_all(error);
             }
         }
         stopped
@@ -355,11 +356,7 @@ impl Pool {
     fn step(&mut self, until: Option<Instant>) -> Result<(), PoolError> {
         match self.turn(until) {
             Ok(()) => Ok(()),
-            Err(error) => {
-                let error = self.break_down(error);
-                self.fail_everything();
-                Err(error)
-            }
+            Err(error) => Err(self.break_and_fail_all(error)),
         }
     }
 
@@ -666,7 +663,10 @@ impl Pool {
         worker.served += job.positions.len();
         let name = Arc::clone(&worker.name);
         if job.call == INITIALIZER_CALL {
-            return self.initialized(index, reply);
+            if let Err(error) = self.initialized(index, reply) {
+                self.initializer_failures.push((index, error));
+            }
+            return self.first_initializer_failure();
         }
         let outcomes = match reply {
             Reply::Done { outcomes, .. } if outcomes.len() == job.positions.len() => {
@@ -725,6 +725,21 @@ impl Pool {
             call.finished.push_back((position, result));
         }
         Ok(())
+    }
+
+    /// Once no worker is running its initializer: the failure of the first worker, by
+    /// place, whose initializer failed, which breaks the pool.
+    fn first_initializer_failure(&mut self) -> Result<(), PoolError> {
+        let initializing = self.workers.iter().any(|w| match &w.state {
+            State::Busy { held, .. } => held.iter().any(|j| j.call == INITIALIZER_CALL),
+            _ => false,
+        });
+        if initializing || self.initializer_failures.is_empty() {
+            return Ok(());
+        }
+        let failures = std::mem::take(&mut self.initializer_failures);
+        let first = failures.into_iter().min_by_key(|(index, _)| *index);
+        first.map_or(Ok(()), |(_, error)| Err(error))
     }
 
     /// A worker's answer to its initializer: a failure breaks the pool, which cannot
@@ -969,7 +984,19 @@ impl Pool {
         Ok(())
     }
 
-    /// The pool broke: every input still owed to a call fails.
+    /// A failure that breaks the pool: the workers are killed and every input owed
+    /// fails, the first with `error` itself (or the next input asked for, if none is
+    /// owed).
+    fn break_and_fail_all(&mut self, error: PoolError) -> PoolError {
+        let error = self.break_down(error);
+        let cause = error.to_string();
+        self.untold = Some(error);
+        self.fail_everything();
+        PoolError::Broken { cause }
+    }
+
+    /// The pool broke: every input still owed to a call fails, the first with the
+    /// failure that broke it if no caller has heard of it yet.
     fn fail_everything(&mut self) {
         let cause = self.broken.clone().unwrap_or_default();
         let broken = || PoolError::Broken {
@@ -982,7 +1009,8 @@ impl Pool {
             }
         }
         for job in jobs {
-            self.fail_job(job, None, |_| broken());
+            let first = std::cell::Cell::new(self.untold.take());
+            self.fail_job(job, None, |_| first.take().unwrap_or_else(broken));
         }
     }
 

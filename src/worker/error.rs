@@ -147,9 +147,9 @@ pub enum PoolError {
         /// What the system said.
         source: io::Error,
     },
-    /// The worker ended without answering. A worker that ended while starting under
+    /// The worker ended without answering. A worker that exited while starting under
     /// spawn or forkserver most often means `main` does not call `forkspawn::init()`
-    /// first.
+    /// first (in a test binary: that it has no `forkspawn::test_support!()`).
     Died {
         /// The worker, by name (`SpawnProcess-3`), as Python names processes.
         worker: String,
@@ -287,9 +287,7 @@ impl fmt::Display for PoolError {
             {
                 write!(
                     f,
-                    "worker {worker} {exit} while starting: a spawned worker runs main \
-                     until forkspawn::init(), so call it first in main (in a test binary, \
-                     add forkspawn::test_support!())"
+                    "worker {worker} {exit} while starting: is init() first in main?"
                 )
             }
             PoolError::Died {
