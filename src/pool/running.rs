@@ -1008,6 +1008,8 @@ impl Pool {
                 jobs.extend(held.drain(..));
             }
         }
+        // In the order of the inputs, so that the first input owed hears the cause.
+        jobs.sort_by_key(|job| (job.call, job.positions.first().copied()));
         for job in jobs {
             let first = std::cell::Cell::new(self.untold.take());
             self.fail_job(job, None, |_| first.take().unwrap_or_else(broken));

@@ -214,5 +214,4 @@ mod tests {
         };
         assert_eq!(StartMethod::available(), expected);
     }
-
 }
