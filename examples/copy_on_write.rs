@@ -17,15 +17,17 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use clap::Parser;
-use forkspawn::instruments::ballast::{self, Ballast};
-use forkspawn::instruments::inspect::{self, Mib};
-use forkspawn::{Pool, StartMethod, say, task};
+use forkspawn::{Pool, StartMethod, task};
+use instruments::ballast::{self, Ballast};
+use instruments::inspect::{self, Mib};
+use instruments::say;
 
 /// The parent's data: written by the parent before the worker starts.
 static BALLAST: Mutex<Option<Ballast>> = Mutex::new(None);
@@ -52,7 +54,7 @@ fn write_and_count(pages: usize) -> std::io::Result<()> {
     if written == 0 {
         return Ok(());
     }
-    let page = forkspawn::instruments::ballast::page_size() as u64;
+    let page = instruments::ballast::page_size() as u64;
     say!(
         "{}; {}",
         faults_per_page(faults, written),
@@ -127,6 +129,7 @@ fn write_share(percent: u8) -> Result<(), String> {
 #[command(name = "copy_on_write")]
 struct Args {
     /// How the worker starts
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
     /// How much memory the parent writes before it starts the worker, in MiB
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(16..))]
@@ -142,8 +145,8 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
-    forkspawn::instruments::cli::exit_code(run(&args))
+    let args: Args = instruments::cli::parse_args();
+    instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

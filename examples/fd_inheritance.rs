@@ -11,6 +11,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 extern crate nix;
 
 use std::fs::File;
@@ -21,8 +22,9 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use clap::Parser;
-use forkspawn::instruments::inspect;
-use forkspawn::{Pool, StartMethod, say, task};
+use forkspawn::{Pool, StartMethod, task};
+use instruments::inspect;
+use instruments::say;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::Mode;
@@ -131,6 +133,7 @@ fn log_and_flush(who: String) -> String {
 #[command(name = "fd_inheritance")]
 struct Args {
     /// How the worker starts
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
 }
 
@@ -138,8 +141,8 @@ struct Args {
 fn main() -> ExitCode {
     forkspawn::init();
     close_what_the_launcher_left();
-    let args: Args = forkspawn::instruments::cli::parse_args();
-    forkspawn::instruments::cli::exit_code(run(args.method))
+    let args: Args = instruments::cli::parse_args();
+    instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {

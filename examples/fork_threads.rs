@@ -17,6 +17,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -26,7 +27,8 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use forkspawn::{Pool, PoolError, StartMethod, ThreadedFork, say, task};
+use forkspawn::{Pool, PoolError, StartMethod, ThreadedFork, task};
+use instruments::say;
 
 /// The lock the second thread holds.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +46,7 @@ enum Lock {
 #[command(name = "fork_threads")]
 struct Args {
     /// How the two workers start
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
     /// What the second thread holds
     #[arg(long, value_enum, default_value = "mutex")]
@@ -90,7 +93,7 @@ fn record(input: u64) -> u64 {
 
 /// The workers read the lock from the command line they share with the parent.
 fn lock() -> Lock {
-    forkspawn::instruments::cli::parse_args::<Args>().lock
+    instruments::cli::parse_args::<Args>().lock
 }
 
 // ANCHOR: hold
@@ -106,7 +109,7 @@ fn hold(lock: Lock, held: mpsc::Sender<()>, release: mpsc::Receiver<()>) {
 
 // ANCHOR: main
 fn main() -> ExitCode {
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     let (release, released) = mpsc::channel();
     let mut released = Some(released);
     let mut start = || start_holder(args.lock, released.take());
@@ -126,7 +129,7 @@ fn main() -> ExitCode {
     let _ = release.send(());
     let _ = holder.join();
     say!("thread 2 lets go");
-    forkspawn::instruments::cli::exit_code(result)
+    instruments::cli::exit_code(result)
 }
 
 /// Starts thread 2 and returns once it holds its lock: the fork happens while the lock is

@@ -13,12 +13,14 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 extern crate nix;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use forkspawn::{ForkServer, Pool, PoolError, StartMethod, say, task};
+use forkspawn::{ForkServer, Pool, PoolError, StartMethod, task};
+use instruments::say;
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -39,8 +41,8 @@ struct Args {}
 
 fn main() -> ExitCode {
     forkspawn::init();
-    let _: Args = forkspawn::instruments::cli::parse_args();
-    forkspawn::instruments::cli::exit_code(run())
+    let _: Args = instruments::cli::parse_args();
+    instruments::cli::exit_code(run())
 }
 
 // ANCHOR: run

@@ -14,14 +14,16 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 
 use clap::Parser;
-use forkspawn::instruments::ballast::Ballast;
-use forkspawn::instruments::inspect::{self, MemoryUsage, Mib};
-use forkspawn::{Pool, StartMethod, say, task};
+use forkspawn::{Pool, StartMethod, task};
+use instruments::ballast::Ballast;
+use instruments::inspect::{self, MemoryUsage, Mib};
+use instruments::say;
 
 /// The parent's data: written by the parent before the workers start.
 static BALLAST: Mutex<Option<Ballast>> = Mutex::new(None);
@@ -36,6 +38,7 @@ fn process_id(_: ()) -> u32 {
 #[command(name = "memory")]
 struct Args {
     /// How the two workers start
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
     /// How much memory the parent writes before it starts the workers, in MiB
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(16..))]
@@ -45,8 +48,8 @@ struct Args {
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
-    forkspawn::instruments::cli::exit_code(run(&args))
+    let args: Args = instruments::cli::parse_args();
+    instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -15,6 +15,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 
 use std::process::ExitCode;
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
@@ -22,7 +23,8 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use forkspawn::{Pool, PoolError, StartMethod, say, task};
+use forkspawn::{Pool, PoolError, StartMethod, task};
+use instruments::say;
 
 // ANCHOR: module_scope
 /// The "module scope" list. It is created, and announces itself, the first time any
@@ -65,6 +67,7 @@ fn append_to_shared_list(count: u64) {
 #[command(name = "module_scope")]
 struct Args {
     /// How the two workers start
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
 }
 
@@ -74,9 +77,9 @@ fn main() -> ExitCode {
     LazyLock::force(&MODULE_SCOPE_LIST);
     forkspawn::init();
     // From here on, only the parent: the analogue of `if __name__ == "__main__":`.
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     say!("Start subprocess with '{}' method", args.method);
-    forkspawn::instruments::cli::exit_code(run(args.method))
+    instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), PoolError> {

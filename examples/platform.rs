@@ -11,12 +11,14 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 
 use std::env::consts::{ARCH, FAMILY, OS};
 use std::process::ExitCode;
 
 use clap::Parser;
-use forkspawn::{Pool, PoolError, StartMethod, say, task};
+use forkspawn::{Pool, PoolError, StartMethod, task};
+use instruments::say;
 
 /// The worker's task: say which process runs it.
 fn hello(_: ()) -> String {
@@ -28,13 +30,14 @@ fn hello(_: ()) -> String {
 #[command(name = "platform")]
 struct Args {
     /// Try only this start method (all three if left out)
+    #[arg(value_parser = instruments::cli::start_method())]
     method: Option<StartMethod>,
 }
 
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     say!("this build runs on {OS} ({FAMILY}, {ARCH})");
     let methods = match args.method {
         Some(method) => vec![method],

@@ -11,6 +11,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 extern crate nix;
 
 use std::collections::hash_map::RandomState;
@@ -19,9 +20,10 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use clap::Parser;
-use forkspawn::instruments::inspect;
-use forkspawn::instruments::memory_scan::writable_memory_holds;
-use forkspawn::{Pool, StartMethod, say, task};
+use forkspawn::{Pool, StartMethod, task};
+use instruments::inspect;
+use instruments::memory_scan::writable_memory_holds;
+use instruments::say;
 
 /// A secret the parent holds in memory only: neither in its environment nor its
 /// arguments. Made at run time, after `init()`, so that it is in the parent's memory alone,
@@ -95,6 +97,7 @@ fn look_around(masked_secret: Vec<u8>) {
 #[command(name = "secrets")]
 struct Args {
     /// How the worker starts
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
     /// Start the worker without the token in its environment
     #[arg(long)]
@@ -105,7 +108,7 @@ struct Args {
 fn main() -> ExitCode {
     ON_THE_HEAP.get_or_init(|| Box::new(0));
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     // SAFETY: no other thread exists yet to read the environment meanwhile.
     unsafe { std::env::set_var(TOKEN_VARIABLE, "tok-4f9a") };
     let secret = format!(
@@ -131,6 +134,6 @@ fn main() -> ExitCode {
         pool.map(task!(look_around), [masked_secret])?;
         pool.shutdown()
     });
-    forkspawn::instruments::cli::exit_code(result)
+    instruments::cli::exit_code(result)
 }
 // ANCHOR_END: main

@@ -14,13 +14,15 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 extern crate nix;
 
 use std::process::{Command, ExitCode, Stdio};
 
 use clap::Parser;
-use forkspawn::instruments::inspect::{self, SignalDispositions};
-use forkspawn::{Pool, StartMethod, say, task};
+use forkspawn::{Pool, StartMethod, task};
+use instruments::inspect::{self, SignalDispositions};
+use instruments::say;
 use nix::sys::signal::{
     SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, sigaction, signal,
     sigprocmask,
@@ -121,14 +123,15 @@ fn report_self(_: ()) -> Result<(), String> {
 #[command(name = "signals")]
 struct Args {
     /// How the worker starts
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
 }
 
 // ANCHOR: main
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
-    forkspawn::instruments::cli::exit_code(run(args.method))
+    let args: Args = instruments::cli::parse_args();
+    instruments::cli::exit_code(run(args.method))
 }
 
 fn run(method: StartMethod) -> Result<(), Box<dyn std::error::Error>> {

@@ -14,6 +14,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 #[cfg(unix)]
 extern crate nix;
 
@@ -22,7 +23,8 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use forkspawn::{Pool, PoolError, StartMethod, initializer, say, task};
+use forkspawn::{Pool, PoolError, StartMethod, initializer, task};
+use instruments::say;
 
 /// How things go wrong.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,6 +52,7 @@ enum Failure {
 #[command(name = "worker_failure")]
 struct Args {
     /// How the two workers start
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
     /// What fails
     #[arg(long, value_enum, default_value = "none")]
@@ -100,12 +103,12 @@ fn open_database() -> Result<(), String> {
 
 /// The workers read the failure from the command line they share with the parent.
 fn failure() -> Failure {
-    forkspawn::instruments::cli::parse_args::<Args>().fail
+    instruments::cli::parse_args::<Args>().fail
 }
 
 // ANCHOR: main
 fn main() -> ExitCode {
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     if args.read_stdin {
         // Code before `init()` owns standard input, in the parent and in a spawned worker.
         let mut input = Vec::new();
@@ -136,7 +139,7 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     forkspawn::ForkServer::stop();
     say!("child processes left: {}", children_left());
-    forkspawn::instruments::cli::exit_code(result)
+    instruments::cli::exit_code(result)
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {

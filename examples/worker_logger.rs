@@ -16,6 +16,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 extern crate tracing;
 extern crate tracing_subscriber;
 
@@ -70,7 +71,7 @@ type Output = Box<dyn Layer<Registry> + Send + Sync>;
 fn output() -> Output {
     tracing_subscriber::fmt::layer()
         .event_format(ProcessFormat)
-        .with_ansi(forkspawn::instruments::console::colour_enabled())
+        .with_ansi(instruments::console::colour_enabled())
         .with_writer(std::io::stdout)
         .boxed()
 }
@@ -179,6 +180,7 @@ impl Logging {
 #[command(name = "worker_logger")]
 struct Args {
     /// How the two workers start
+    #[arg(value_parser = instruments::cli::start_method())]
     method: StartMethod,
     /// Set up logging in every worker too, as the pool's initializer
     #[arg(long)]
@@ -202,14 +204,14 @@ fn main() -> ExitCode {
         module_path!()
     );
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     args.logging.set_up();
     tracing::debug!(
         "Logger(id: {}): starting workers by '{}'",
         logger_id(),
         args.method
     );
-    forkspawn::instruments::cli::exit_code(run(&args))
+    instruments::cli::exit_code(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), PoolError> {

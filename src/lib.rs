@@ -50,12 +50,13 @@
 //! never asks how a worker was started; the start methods (`start_method/`), one file
 //! each behind the small `Popen` trait, as CPython has `popen_fork.py`,
 //! `popen_spawn_posix.py`, `popen_forkserver.py` and `popen_spawn_win32.py`; and the
-//! worker (`worker/`), what runs inside one. Beside them, the instruments the book's
-//! chapters measure with.
+//! worker (`worker/`), what runs inside one. The instruments the book's chapters measure
+//! and print with (`/proc`, memory ballast, floors, the console, the command line) are not
+//! part of it: they are a crate of their own, `instruments/` beside this one, which only
+//! the book's programs and tests use, so a crate that depends on forkspawn compiles none
+//! of them.
 
 // ANCHOR: modules
-/// What the chapters measure with: `/proc`, memory ballast, floors, the console.
-pub mod instruments;
 /// What a program drives: the pool, its workers' states, its settings.
 mod pool;
 /// How a worker comes to exist: one file per start method, behind one small trait.
@@ -65,15 +66,16 @@ mod worker;
 // ANCHOR_END: modules
 
 pub use pool::{DEFAULT_TIMEOUT, Handle, Pool, PoolBuilder, Results, Unordered};
-pub use start_method::StartMethod;
 #[cfg(unix)]
 pub use start_method::popen_forkserver::ForkServer;
+pub use start_method::{StartMethod, UnknownStartMethod};
 pub use worker::bootstrap::{current_process_name, init, program_args};
 pub use worker::error::{PoolError, Stage, WorkerExit};
 pub use worker::task::{Initializer, Task};
 pub use worker::threads::ThreadedFork;
 
-/// Items the `task!` and `initializer!` macros expand to; not part of the API.
+/// Items the `task!` and `initializer!` macros expand to, and the book's instruments use;
+/// not part of the API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::worker::task::{
@@ -82,4 +84,10 @@ pub mod __private {
     pub use crate::worker::test_support::TEST_SUPPORT;
     pub use crate::worker::wire::Bytes;
     pub use linkme;
+
+    /// Writes all of `bytes` to standard output in `write(2)` calls, taking no lock, as the
+    /// library writes its own lines in a worker: the book's `say!` prints through it.
+    pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+        crate::worker::unlocked_io::write_stdout(bytes)
+    }
 }

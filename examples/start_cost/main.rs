@@ -22,6 +22,7 @@
 // `mdbook test` passes no `--extern` flags; these make the file compile there too.
 extern crate clap;
 extern crate forkspawn;
+extern crate instruments;
 extern crate nix;
 extern crate plotters;
 
@@ -38,7 +39,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use forkspawn::StartMethod;
-use forkspawn::instruments::ballast::Ballast;
+use instruments::ballast::Ballast;
 use measure::{Method, Row, Runs};
 
 /// Starting workers, against the parent's size, the OS's floor and CPython.
@@ -74,9 +75,9 @@ struct Args {
 
 fn main() -> ExitCode {
     forkspawn::init();
-    let args: Args = forkspawn::instruments::cli::parse_args();
+    let args: Args = instruments::cli::parse_args();
     budget::start(Duration::from_secs(args.budget_s.into()));
-    forkspawn::instruments::cli::exit_code(run(&args))
+    instruments::cli::exit_code(run(&args))
 }
 
 /// The parent sizes measured, in MiB, up to `--max-mib`.

@@ -5,9 +5,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use forkspawn::instruments::ballast::Ballast;
-use forkspawn::instruments::floors;
 use forkspawn::{Pool, StartMethod, task};
+use instruments::ballast::Ballast;
+use instruments::floors;
 use nix::sys::prctl;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::wait::waitpid;
@@ -245,7 +245,7 @@ pub fn huge_pages(
         return Ok(Vec::new()); // nothing to put in huge pages
     }
     hold(Some(Ballast::with_huge_pages(parent_mib as usize)?));
-    let huge = forkspawn::instruments::inspect::memory_usage(std::process::id())?.huge;
+    let huge = instruments::inspect::memory_usage(std::process::id())?.huge;
     let mut rows = medians(&[Method::Pool(StartMethod::Fork)], 1, parent_mib, runs)?;
     rows.push(raw_fork(parent_mib, runs)?[0]);
     rows.push(Row {

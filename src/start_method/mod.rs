@@ -25,6 +25,7 @@ pub(crate) mod unsupported;
 use std::fmt;
 #[cfg(any(unix, windows))]
 use std::io;
+use std::str::FromStr;
 
 #[cfg(any(unix, windows))]
 use crate::worker::channel::PoolSocket;
@@ -40,7 +41,7 @@ use popen_spawn::SpawnPopen;
 use popen_spawn_win32::SpawnWin32Popen;
 
 /// How a worker process starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StartMethod {
     /// Copy the running parent with `fork()`; the copy serves tasks at once.
     Fork,
@@ -53,6 +54,13 @@ pub enum StartMethod {
 }
 
 impl StartMethod {
+    /// Every start method, whether this build has it or not, in the order they are listed.
+    const ALL: [StartMethod; 3] = [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ];
+
     /// The name as typed on the command line and printed by the book's programs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,14 +81,10 @@ impl StartMethod {
 
     /// The start methods this build can use.
     pub fn available() -> Vec<StartMethod> {
-        [
-            StartMethod::Fork,
-            StartMethod::Spawn,
-            StartMethod::Forkserver,
-        ]
-        .into_iter()
-        .filter(|method| method.is_available())
-        .collect()
+        StartMethod::ALL
+            .into_iter()
+            .filter(|method| method.is_available())
+            .collect()
     }
 
     // ANCHOR: unsupported
@@ -113,6 +117,36 @@ impl fmt::Display for StartMethod {
         f.write_str(self.as_str())
     }
 }
+
+/// Reads a method by its name, as [`StartMethod::as_str`] gives it: `fork`, `spawn` or
+/// `forkserver`. A method this build lacks is still read; starting a pool with it fails.
+impl FromStr for StartMethod {
+    type Err = UnknownStartMethod;
+
+    fn from_str(name: &str) -> Result<StartMethod, UnknownStartMethod> {
+        StartMethod::ALL
+            .into_iter()
+            .find(|method| method.as_str() == name)
+            .ok_or_else(|| UnknownStartMethod(name.to_owned()))
+    }
+}
+
+/// A name that is not a start method's; it says which names are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownStartMethod(String);
+
+impl fmt::Display for UnknownStartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [first, second, third] = StartMethod::ALL.map(StartMethod::as_str);
+        write!(
+            f,
+            "unknown start method '{}': the start methods are {first}, {second} and {third}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownStartMethod {}
 
 // ANCHOR: popen
 /// A started worker process, seen from the pool: all the pool may ask of it.
@@ -213,5 +247,18 @@ mod tests {
             vec![]
         };
         assert_eq!(StartMethod::available(), expected);
+    }
+
+    #[test]
+    fn a_method_is_read_by_the_name_it_prints() {
+        for method in StartMethod::ALL {
+            assert_eq!(method.to_string().parse(), Ok(method));
+        }
+        let error = "frok".parse::<StartMethod>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown start method 'frok': the start methods are fork, spawn and forkserver"
+        );
+        assert!("Fork".parse::<StartMethod>().is_err());
     }
 }

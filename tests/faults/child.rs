@@ -31,7 +31,7 @@ pub fn run_if_asked() -> Option<i32> {
     if flag != FLAG {
         return None;
     }
-    let method = <StartMethod as clap::ValueEnum>::from_str(method, false).ok()?;
+    let method: StartMethod = method.parse().ok()?;
     let outcome = match mode.as_str() {
         "deleted-image" => crate::image::with_the_image_deleted(method),
         "partial-line" => crate::errors::print_a_partial_line_then_fork(method),

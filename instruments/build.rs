@@ -1,6 +1,11 @@
 //! Turns every inline ```rust snippet of the book into a test (skeptic), run by `cargo
 //! test`.
 //!
+//! It runs here, in the instruments' crate, rather than in forkspawn's: a build script of
+//! forkspawn would run, with skeptic and its dependencies, in every crate that depends on
+//! it. The chapters are forkspawn's (`../src/*.md`); the snippets use forkspawn, which
+//! this crate depends on, so skeptic links them with it.
+//!
 //! A block that only pulls code in from a file (`{{#rustdoc_include …}}`) is left out
 //! here: that code is the crate's own and compiles with it, and `mdbook test`, which
 //! expands the directive, compiles it again as the reader sees it. Skeptic would see
@@ -10,14 +15,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let book = Path::new("src");
+    let book = Path::new("../src");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("book");
     fs::create_dir_all(&out).expect("cannot create OUT_DIR/book");
-    println!("cargo:rerun-if-changed=src/SUMMARY.md");
+    println!("cargo:rerun-if-changed=../src/SUMMARY.md");
     let mut copies = Vec::new();
-    for entry in fs::read_dir(book).expect("cannot list src/") {
-        let path = entry.expect("cannot list src/").path();
+    for entry in fs::read_dir(book).expect("cannot list the chapters, ../src/") {
+        let path = entry.expect("cannot list the chapters, ../src/").path();
         if path.extension().is_none_or(|e| e != "md") || path.ends_with("SUMMARY.md") {
             continue;
         }

@@ -14,8 +14,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::worker::bootstrap::current_process_name;
-use crate::worker::unlocked_io;
+use forkspawn::current_process_name;
 
 /// Seconds on this process's clock: since its first line. The start is kept in an
 /// atomic, not a `LazyLock`, and the colour below is decided with plain system calls:
@@ -117,7 +116,7 @@ const RESET: &str = "\x1b[0m";
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::instruments::console::say(format_args!($($arg)*))
+        $crate::console::say(format_args!($($arg)*))
     };
 }
 
@@ -129,7 +128,7 @@ pub fn say(message: fmt::Arguments<'_>) {
     let seconds = seconds();
     let line = format_line(&current_process_name(), seconds, colour_enabled(), message);
     // A closed standard output is no reason for a worker to die.
-    let _ = unlocked_io::write_stdout(line.as_bytes());
+    let _ = forkspawn::__private::write_stdout(line.as_bytes());
 }
 
 /// The main process's name is bold and on the left, workers' on the right, as in the

@@ -41,7 +41,7 @@ fn fits(mib: usize) -> std::io::Result<()> {
 /// forked worker's writes to its parent's memory cost.
 pub fn fits_with_copy(mib: usize, copied_percent: u8) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
-    if let Some(room) = super::room::now()
+    if let Some(room) = crate::room::now()
         && mib + mib * usize::from(copied_percent) / 100 > room.mib()
     {
         let why = room.to_string();
@@ -114,7 +114,7 @@ impl Ballast {
     /// Like [`Ballast::new`], but asks the kernel to back the memory with transparent huge
     /// pages of [`HUGE_PAGE`] bytes (`madvise(MADV_HUGEPAGE)` before the first write).
     /// Whether it does depends on the kernel's settings and free memory: see
-    /// [`crate::instruments::inspect::MemoryUsage::huge`].
+    /// [`crate::inspect::MemoryUsage::huge`].
     #[cfg(target_os = "linux")]
     pub fn with_huge_pages(mib: usize) -> std::io::Result<Ballast> {
         fits(mib)?;
