@@ -1070,3 +1070,9 @@ fn initializer_job(initializer: Initializer, limit: Duration) -> Job {
         pipelined: false,
     }
 }
+
+// A pool can move to another thread: the compiler checks it here.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Pool>();
+};

@@ -151,7 +151,7 @@ impl std::error::Error for UnknownStartMethod {}
 // ANCHOR: popen
 /// A started worker process, seen from the pool: all the pool may ask of it.
 #[cfg(any(unix, windows))]
-pub(crate) trait Popen {
+pub(crate) trait Popen: Send {
     fn pid(&self) -> u32;
     /// Sends `SIGKILL` (on Windows, `TerminateProcess`); the worker is gone once
     /// [`Popen::wait`] returns.

@@ -8,10 +8,11 @@
 //! ends (the main thread's when the program exits), or after [`ForkServer::stop`] once
 //! the pools that use it are gone. What the server does is in `worker/fork_server.rs`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -31,19 +32,19 @@ thread_local! {
     /// This thread's fork server, from the first forkserver pool (or
     /// [`ForkServer::start`]) until [`ForkServer::stop`] or the thread's end. Its
     /// workers hold it too, so a server stopped while a pool uses it ends with that pool.
-    static SERVER: RefCell<Option<Rc<Server>>> = const { RefCell::new(None) };
+    static SERVER: RefCell<Option<Arc<Server>>> = const { RefCell::new(None) };
 }
 
 /// Takes this thread's server out of its slot. A slot already destroyed (a pool used from
 /// another thread-local's destructor, at the thread's end) holds nothing.
-fn take_held() -> Option<Rc<Server>> {
+fn take_held() -> Option<Arc<Server>> {
     SERVER.try_with(|s| s.borrow_mut().take()).ok().flatten()
 }
 
 /// Puts `server` in this thread's slot, if the slot still exists: if not, the server is
 /// held by its pools alone, and ends with them.
-fn hold(server: &Rc<Server>) {
-    let _ = SERVER.try_with(|s| *s.borrow_mut() = Some(Rc::clone(server)));
+fn hold(server: &Arc<Server>) {
+    let _ = SERVER.try_with(|s| *s.borrow_mut() = Some(Arc::clone(server)));
 }
 
 /// This thread's fork server, which its forkserver pools share.
@@ -59,7 +60,7 @@ fn hold(server: &Rc<Server>) {
 ///
 /// The handle is not needed to keep the server: while it is held, [`ForkServer::stop`]
 /// leaves the server running.
-pub struct ForkServer(Rc<Server>);
+pub struct ForkServer(Arc<Server>);
 
 impl ForkServer {
     /// Starts this thread's fork server, or finds the one already running.
@@ -95,16 +96,16 @@ impl ForkServer {
 
 /// The pool's side of a fork server: the process and the socket to it.
 struct Server {
-    process: RefCell<ForkPopen>,
+    process: Mutex<ForkPopen>,
     control: PoolSocket,
     /// The process that started it: a forked copy of that process inherits this handle,
     /// but not the server.
     owner: Pid,
     /// True once a request went unanswered: a late reply would be taken for the answer
     /// to the next request, so no request is sent again.
-    lost: Cell<bool>,
+    lost: AtomicBool,
     /// How the server ended, once it has been reaped.
-    ended: Cell<Option<WorkerExit>>,
+    ended: Mutex<Option<WorkerExit>>,
 }
 
 /// A worker forked by the fork server.
@@ -113,7 +114,7 @@ pub(crate) struct ForkserverPopen {
     /// Readable once the worker has ended: it is the server's child, which the server
     /// reaps only when asked, so its pid stays its own until then.
     exit: Option<Listed<OwnedFd>>,
-    server: Rc<Server>,
+    server: Arc<Server>,
     /// The pool's timeout, for every request about this worker.
     timeout: Duration,
 }
@@ -232,9 +233,12 @@ impl Popen for ForkserverPopen {
 impl Server {
     /// This thread's server, and whether it was started now because there was none.
     /// A server that stopped answering, or ended, is let go and replaced.
-    fn get_or_start(timeout: Duration) -> io::Result<(Rc<Server>, bool)> {
+    fn get_or_start(timeout: Duration) -> io::Result<(Arc<Server>, bool)> {
         if let Some(server) = take_held() {
-            if server.is_ours() && !server.lost.get() && server.is_running() {
+            if server.is_ours()
+                && !server.lost.load(Ordering::Relaxed)
+                && server.is_running()
+            {
                 hold(&server);
                 return Ok((server, false));
             }
@@ -243,7 +247,7 @@ impl Server {
         // A forked worker whose task gets here leaves through `_exit`: it is told to stop
         // its server first.
         crate::worker::on_leaving(ForkServer::stop);
-        let server = Rc::new(Server::start(timeout)?);
+        let server = Arc::new(Server::start(timeout)?);
         hold(&server);
         Ok((server, true))
     }
@@ -256,7 +260,7 @@ impl Server {
 
     /// Drops this thread's hold on the server; a copy inherited through a fork is
     /// forgotten rather than dropped, so that its socket is not shut down for the parent.
-    fn release(self: Rc<Self>) {
+    fn release(self: Arc<Self>) {
         if self.is_ours() {
             drop(self);
         } else {
@@ -281,11 +285,11 @@ impl Server {
         let parent = std::process::id().to_string();
         let pid = spawn_this_program(&[SERVER_FLAG, &parent], &[], server_end.as_fd())?;
         let server = Server {
-            process: RefCell::new(ForkPopen::adopt(pid)),
+            process: Mutex::new(ForkPopen::adopt(pid)),
             control: PoolSocket::from_listed(control),
             owner: nix::unistd::getpid(),
-            lost: Cell::new(false),
-            ended: Cell::new(None),
+            lost: AtomicBool::new(false),
+            ended: Mutex::new(None),
         };
         server.set_timeout(timeout)?;
         Ok(server)
@@ -300,7 +304,7 @@ impl Server {
         channel: Option<&PoolSocket>,
         timeout: Duration,
     ) -> io::Result<ServerReply> {
-        if self.lost.get() {
+        if self.lost.load(Ordering::Relaxed) {
             return Err(io::Error::other(format!(
                 "the fork server (pid {}) left an earlier request unanswered",
                 self.pid()
@@ -308,7 +312,7 @@ impl Server {
         }
         let answer = self.exchange(request, channel, timeout);
         if answer.is_err() {
-            self.lost.set(true);
+            self.lost.store(true, Ordering::Relaxed);
             self.let_go();
         }
         answer
@@ -355,7 +359,7 @@ impl Server {
             let mut s = s.borrow_mut();
             let this = s
                 .as_ref()
-                .is_some_and(|held| std::ptr::eq(Rc::as_ptr(held), self));
+                .is_some_and(|held| std::ptr::eq(Arc::as_ptr(held), self));
             if this { s.take() } else { None }
         });
         drop(held); // not the last holder: the caller's pool holds it too
@@ -373,12 +377,12 @@ impl Server {
 
     /// False once the server has ended (it is reaped then, and how it ended is kept).
     fn is_running(&self) -> bool {
-        if self.ended.get().is_some() {
+        if locked(&self.ended).is_some() {
             return false;
         }
-        match self.process.borrow_mut().try_wait() {
+        match locked(&self.process).try_wait() {
             Ok(Some(exit)) => {
-                self.ended.set(Some(exit));
+                *locked(&self.ended) = Some(exit);
                 false
             }
             _ => true,
@@ -386,16 +390,16 @@ impl Server {
     }
 
     fn pid(&self) -> u32 {
-        self.process.borrow().pid()
+        locked(&self.process).pid()
     }
 
     /// The error for a server that closed its end: it has ended, and is reaped here.
     fn gone(&self) -> io::Error {
         let pid = self.pid();
-        let ended = self.ended.get().map(Ok);
-        let how = match ended.unwrap_or_else(|| self.process.borrow_mut().wait()) {
+        let ended = locked(&self.ended).map(Ok);
+        let how = match ended.unwrap_or_else(|| locked(&self.process).wait()) {
             Ok(exit) => {
-                self.ended.set(Some(exit));
+                *locked(&self.ended) = Some(exit);
                 exit.to_string()
             }
             Err(error) => format!("is gone ({error})"),
@@ -420,7 +424,7 @@ impl Drop for Server {
     /// sign it has left; one that does not, or that already let a request time out, is
     /// killed.
     fn drop(&mut self) {
-        if !self.is_ours() || self.ended.get().is_some() {
+        if !self.is_ours() || locked(&self.ended).is_some() {
             return; // another process's server, or one already reaped
         }
         let _ = nix::sys::socket::shutdown(
@@ -430,15 +434,22 @@ impl Drop for Server {
         // Not the last pool's timeout, which may be minutes: this may run as the program
         // exits. An idle server leaves at once; one that takes 2 s is killed.
         let _ = self.set_timeout(Duration::from_secs(2));
-        let left = !self.lost.get()
+        let left = !self.lost.load(Ordering::Relaxed)
             && matches!(
                 fork_server::receive::<ServerReply>(self.control.as_fd()),
                 Ok(None)
             );
-        let mut process = self.process.borrow_mut();
+        let mut process = locked(&self.process);
         if !left {
             let _ = process.kill();
         }
         let _ = process.wait();
     }
+}
+
+/// A lock on the server's state, even if a thread panicked holding it: the state is a
+/// process handle and its exit, which a panic leaves as they were. No lock is held across
+/// a `fork()`: each is taken and dropped within one call about the server.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
