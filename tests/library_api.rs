@@ -25,7 +25,7 @@ fn pool(method: StartMethod, workers: usize) -> Pool {
 }
 
 fn halve(x: u64) -> u64 {
-    assert!(x % 2 == 0, "{x} is odd");
+    assert!(x.is_multiple_of(2), "{x} is odd");
     x / 2
 }
 

@@ -54,7 +54,7 @@ impl Pool {
     /// # extern crate forkspawn;
     /// # use forkspawn::{Pool, StartMethod, task};
     /// fn halve(x: u32) -> u32 {
-    ///     assert!(x % 2 == 0, "{x} is odd");
+    ///     assert!(x.is_multiple_of(2), "{x} is odd");
     ///     x / 2
     /// }
     /// # fn main() -> Result<(), forkspawn::PoolError> {
