@@ -65,7 +65,9 @@ mod start_method;
 mod worker;
 // ANCHOR_END: modules
 
-pub use pool::{DEFAULT_TIMEOUT, Handle, Pool, PoolBuilder, Results, Unordered};
+pub use pool::{DEFAULT_TIMEOUT, Pool, PoolBuilder};
+#[cfg(any(unix, windows))]
+pub use pool::{Handle, Results, Unordered};
 #[cfg(unix)]
 pub use start_method::popen_forkserver::ForkServer;
 pub use start_method::{StartMethod, UnknownStartMethod};
