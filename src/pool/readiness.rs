@@ -22,6 +22,7 @@ pub(super) enum Seen {
     /// A message, or end-of-file, to read on its channel.
     Readable,
     /// It has ended, and its channel had nothing to read when it was looked at.
+    #[cfg_attr(windows, allow(dead_code))] // WSAPoll waits on sockets only
     Ended,
 }
 

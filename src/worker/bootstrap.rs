@@ -4,7 +4,9 @@
 use std::ffi::OsString;
 use std::ops::Range;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+#[cfg(unix)]
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 #[cfg(any(unix, windows))]
 use crate::worker;
@@ -56,6 +58,8 @@ struct Marker {
     taken: Range<usize>,
     /// True in a test binary started again through its `test_support!` test: the flag
     /// follows the arguments that make the harness run that test (see `test_support.rs`).
+    #[cfg_attr(windows, allow(dead_code))]
+    // read where a harness's output is muted
     in_test_harness: bool,
 }
 
