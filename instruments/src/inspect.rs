@@ -78,6 +78,7 @@ pub fn stack_start(pid: u32) -> io::Result<u64> {
 /// One open file descriptor and what it refers to.
 #[derive(Clone, Debug)]
 pub struct Descriptor {
+    /// Its number in the process.
     pub fd: i32,
     /// A path, or `pipe:[inode]`, `socket:[inode]`, …
     pub target: String,
