@@ -167,6 +167,9 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, String> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::fmt::Debug;
