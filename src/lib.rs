@@ -44,7 +44,9 @@
 //! A task that panics fails its own input, and its worker serves on; a worker that dies or
 //! runs out of time fails the input it was running and is replaced. A pool is `Send`: it
 //! can move to another thread, and is driven by the thread that holds it (it starts no
-//! thread of its own).
+//! thread of its own). Its workers die with the thread that started them (their
+//! parent-death signal): move a pool away from a thread that ends, and the workers that
+//! thread started die and are replaced, and an input one of them was running fails.
 //!
 //! The library has three parts, each built on the one below: the pool (`pool/`), which
 //! never asks how a worker was started; the start methods (`start_method/`), one file

@@ -651,6 +651,20 @@ impl Pool {
         else {
             unreachable!("a reply comes only to a job held")
         };
+        let front = held.front().expect("the link awaited it");
+        let answers_each_input = match &reply {
+            Reply::Done { outcomes, .. } => outcomes.len() == front.positions.len(),
+            _ => true,
+        };
+        if !answers_each_input && front.call != INITIALIZER_CALL {
+            // Not believed again: its job fails, the jobs it had not begun are requeued.
+            let _ = worker.process.kill();
+            return self.lose_worker(index, |worker, stage| PoolError::Protocol {
+                worker,
+                stage,
+                what: "it answered with the wrong number of results",
+            });
+        }
         let job = held.pop_front().expect("the link awaited it");
         *since = Instant::now();
         *panicking = None;
@@ -681,18 +695,7 @@ impl Pool {
                 });
                 return Ok(());
             }
-            _ => {
-                let _ = self.workers[index].process.kill();
-                let worker = name.to_string();
-                self.fail_job(job, None, |stage| PoolError::Protocol {
-                    worker: worker.clone(),
-                    stage,
-                    what: "it answered with the wrong number of results",
-                });
-                return self.lose_worker(index, |_, _| PoolError::Broken {
-                    cause: String::new(),
-                });
-            }
+            _ => unreachable!("a reply with the wrong number of results is lost above"),
         };
         let Some(call) = self.calls.get_mut(&job.call) else {
             return Ok(());
